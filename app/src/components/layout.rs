@@ -1,0 +1,34 @@
+use super::{Banner, GatedDemoSnippets};
+use crate::shell::use_content;
+use leptos::prelude::*;
+
+/// Page chrome: skip link, header navigation, main region, footer with a permanent
+/// "cookie settings" link, and — only for visitors without a valid decision — the banner.
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let content = use_content();
+    let t = |k: &str| content.catalog.t(k).to_owned();
+    let decision = crate::visitor::valid_decision(&content);
+    let banner = decision.is_none().then(|| view! { <Banner/> });
+    view! {
+        <a class="skip-link" href="#main">{t("nav.skip")}</a>
+        <header class="site-header">
+            <a class="brand" href="/">{t("site.name")}</a>
+            <nav aria-label=t("nav.label")>
+                <ul>
+                    <li><a href="/privacy">{t("nav.privacy")}</a></li>
+                    <li><a href="/cookies">{t("nav.cookies")}</a></li>
+                    <li><a href="/responsibility">{t("nav.responsibility")}</a></li>
+                    <li><a href="/preferences">{t("nav.preferences")}</a></li>
+                </ul>
+            </nav>
+        </header>
+        <main id="main" tabindex="-1">{children()}</main>
+        <footer class="site-footer">
+            <a href="/preferences">{t("footer.cookie_settings")}</a>
+            <span>{format!("{} {}", t("footer.policy_version"), content.policy.version)}</span>
+        </footer>
+        {banner}
+        <GatedDemoSnippets decision/>
+    }
+}

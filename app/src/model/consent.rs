@@ -1,0 +1,346 @@
+//! The consent decision as the visitor's browser carries it (cookie format v1, see
+//! `docs/contracts.md`) and the vocabulary of consent records.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Version tag written as the first field of the cookie.
+pub const COOKIE_FORMAT: u8 = 1;
+const SEP: char = '~';
+const CATEGORY_SEP: char = '.';
+/// Upper bound for a cookie value we agree to parse; a real one is < 200 bytes.
+pub const MAX_COOKIE_LEN: usize = 1024;
+
+/// A random 128-bit pseudonymous visitor identifier (never derived from personal data).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct VisitorId(pub [u8; 16]);
+
+impl VisitorId {
+    /// Parses the canonical form: exactly 32 lowercase hex digits.
+    pub fn parse(s: &str) -> Option<Self> {
+        let b = s.as_bytes();
+        if b.len() != 32 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (i, pair) in b.chunks_exact(2).enumerate() {
+            out[i] = (hex_val(pair[0])? << 4) | hex_val(pair[1])?;
+        }
+        Some(Self(out))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for VisitorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for VisitorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VisitorId({self})")
+    }
+}
+
+impl TryFrom<String> for VisitorId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s).ok_or_else(|| "visitor id must be 32 lowercase hex characters".to_owned())
+    }
+}
+
+impl From<VisitorId> for String {
+    fn from(v: VisitorId) -> Self {
+        v.to_string()
+    }
+}
+
+/// What the visitor did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    AcceptAll,
+    RejectAll,
+    Custom,
+    Withdraw,
+}
+
+impl Action {
+    pub const ALL: [Action; 4] = [
+        Self::AcceptAll,
+        Self::RejectAll,
+        Self::Custom,
+        Self::Withdraw,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AcceptAll => "accept_all",
+            Self::RejectAll => "reject_all",
+            Self::Custom => "custom",
+            Self::Withdraw => "withdraw",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// Where the choice was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Banner,
+    Preferences,
+    Api,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Self::Banner, Self::Preferences, Self::Api];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Banner => "banner",
+            Self::Preferences => "preferences",
+            Self::Api => "api",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// Why a cookie value was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CookieError {
+    TooLong,
+    WrongFieldCount,
+    UnsupportedFormat,
+    BadVisitorId,
+    BadTimestamp,
+    BadPolicyVersion,
+    BadCategory,
+}
+
+impl fmt::Display for CookieError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::TooLong => "consent cookie is longer than 1024 bytes",
+            Self::WrongFieldCount => "consent cookie must have 5 fields separated by '~'",
+            Self::UnsupportedFormat => "consent cookie format version is not 1",
+            Self::BadVisitorId => "consent cookie visitor id must be 32 lowercase hex characters",
+            Self::BadTimestamp => "consent cookie timestamp must be unix seconds",
+            Self::BadPolicyVersion => "consent cookie policy version is malformed",
+            Self::BadCategory => "consent cookie category key is malformed",
+        })
+    }
+}
+
+impl std::error::Error for CookieError {}
+
+/// A category key: `^[a-z][a-z0-9_]{0,31}$`.
+pub fn is_category_key(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 32
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// A policy version id: `^[A-Za-z0-9._-]{1,32}$`.
+pub fn is_policy_version(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// A cookie name we are willing to emit: `^[A-Za-z0-9_-]{1,64}$`.
+pub fn is_cookie_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
+
+/// The decision stored in the visitor's browser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentCookie {
+    pub visitor_id: VisitorId,
+    /// Unix seconds.
+    pub decided_at: i64,
+    pub policy_version: String,
+    /// Granted optional categories (required ones are implied).
+    pub granted: Vec<String>,
+}
+
+impl ConsentCookie {
+    pub fn parse(value: &str) -> Result<Self, CookieError> {
+        if value.len() > MAX_COOKIE_LEN {
+            return Err(CookieError::TooLong);
+        }
+        let fields: Vec<&str> = value.split(SEP).collect();
+        let [format, vid, ts, version, granted] = fields.as_slice() else {
+            return Err(CookieError::WrongFieldCount);
+        };
+        if *format != "1" {
+            return Err(CookieError::UnsupportedFormat);
+        }
+        let visitor_id = VisitorId::parse(vid).ok_or(CookieError::BadVisitorId)?;
+        // Only plain digits: no sign, no leading '+', at most 12 digits (year 33658).
+        if ts.is_empty() || ts.len() > 12 || !ts.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(CookieError::BadTimestamp);
+        }
+        let decided_at = ts.parse::<i64>().map_err(|_| CookieError::BadTimestamp)?;
+        if !is_policy_version(version) {
+            return Err(CookieError::BadPolicyVersion);
+        }
+        let mut keys = Vec::new();
+        if !granted.is_empty() {
+            for key in granted.split(CATEGORY_SEP) {
+                if !is_category_key(key) {
+                    return Err(CookieError::BadCategory);
+                }
+                if !keys.iter().any(|k| k == key) {
+                    keys.push(key.to_owned());
+                }
+            }
+        }
+        Ok(Self {
+            visitor_id,
+            decided_at,
+            policy_version: (*version).to_owned(),
+            granted: keys,
+        })
+    }
+
+    pub fn grants(&self, category: &str) -> bool {
+        self.granted.iter().any(|g| g == category)
+    }
+
+    /// Seconds the decision stays valid: refusals are asked again sooner (CNIL: ~6 months).
+    pub fn lifetime_secs(&self, settings: &super::ConsentSettings) -> i64 {
+        let days = if self.granted.is_empty() {
+            settings.refusal_days
+        } else {
+            settings.consent_days
+        };
+        i64::from(days) * 86_400
+    }
+
+    /// Valid = made under the current policy version and not expired at `now` (unix seconds).
+    pub fn is_valid(
+        &self,
+        current_version: &str,
+        now: i64,
+        settings: &super::ConsentSettings,
+    ) -> bool {
+        self.policy_version == current_version
+            && self.decided_at <= now + 300
+            && now < self.decided_at.saturating_add(self.lifetime_secs(settings))
+    }
+}
+
+impl fmt::Display for ConsentCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{COOKIE_FORMAT}{SEP}{}{SEP}{}{SEP}{}{SEP}",
+            self.visitor_id, self.decided_at, self.policy_version
+        )?;
+        for (i, key) in self.granted.iter().enumerate() {
+            if i > 0 {
+                write!(f, "{CATEGORY_SEP}")?;
+            }
+            f.write_str(key)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ConsentSettings;
+
+    const VID: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+    #[test]
+    fn round_trips_the_documented_example() {
+        let raw = format!("1~{VID}~1763900000~2023-07-05~analytics.marketing");
+        let c = ConsentCookie::parse(&raw).expect("parses");
+        assert_eq!(c.visitor_id.to_string(), VID);
+        assert_eq!(c.decided_at, 1_763_900_000);
+        assert_eq!(c.granted, vec!["analytics", "marketing"]);
+        assert_eq!(c.to_string(), raw);
+    }
+
+    #[test]
+    fn empty_grant_list_means_refusal() {
+        let c = ConsentCookie::parse(&format!("1~{VID}~10~v1~")).expect("parses");
+        assert!(c.granted.is_empty());
+        assert!(!c.grants("analytics"));
+    }
+
+    #[test]
+    fn rejects_malformed_values() {
+        let cases = [
+            ("", CookieError::WrongFieldCount),
+            ("2~a~1~v~", CookieError::UnsupportedFormat),
+            (
+                &*format!("1~{}~1~v~", VID.to_uppercase()),
+                CookieError::BadVisitorId,
+            ),
+            (&*format!("1~{VID}~-1~v~"), CookieError::BadTimestamp),
+            (&*format!("1~{VID}~1~v 1~"), CookieError::BadPolicyVersion),
+            (&*format!("1~{VID}~1~v~Analytics"), CookieError::BadCategory),
+            (&*format!("1~{VID}~1~v~a..b"), CookieError::BadCategory),
+            (
+                &*format!("1~{VID}~1~v~a~extra"),
+                CookieError::WrongFieldCount,
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(ConsentCookie::parse(raw), Err(want), "{raw}");
+        }
+        assert_eq!(
+            ConsentCookie::parse(&"x".repeat(2000)),
+            Err(CookieError::TooLong)
+        );
+    }
+
+    #[test]
+    fn validity_follows_version_and_lifetime() {
+        let s = ConsentSettings {
+            cookie_name: "c".into(),
+            consent_days: 10,
+            refusal_days: 5,
+        };
+        let granted = ConsentCookie::parse(&format!("1~{VID}~0~v1~analytics")).expect("parses");
+        assert!(granted.is_valid("v1", 9 * 86_400, &s));
+        assert!(!granted.is_valid("v1", 10 * 86_400, &s));
+        assert!(!granted.is_valid("v2", 1, &s));
+        let refused = ConsentCookie::parse(&format!("1~{VID}~0~v1~")).expect("parses");
+        assert!(refused.is_valid("v1", 4 * 86_400, &s));
+        assert!(!refused.is_valid("v1", 5 * 86_400, &s));
+    }
+}

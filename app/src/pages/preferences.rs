@@ -1,0 +1,100 @@
+use crate::shell::use_content;
+use crate::visitor::{query_param, stored_decision};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+fn format_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The preference center. Plain HTML forms: works with JavaScript disabled.
+#[component]
+pub fn PreferencesPage() -> impl IntoView {
+    let content = use_content();
+    let t = |k: &str| content.catalog.t(k).to_owned();
+    let stored = stored_decision(&content);
+    let valid = crate::visitor::valid_decision(&content).is_some();
+    let saved = query_param("saved").is_some_and(|v| v == "1");
+
+    let current = match &stored {
+        None => view! { <p class="current none">{t("prefs.no_decision")}</p> }.into_any(),
+        Some(d) => {
+            let granted: Vec<String> = content
+                .categories
+                .iter()
+                .filter(|c| c.required || d.grants(&c.key))
+                .map(|c| c.name.clone())
+                .collect();
+            let state = if valid {
+                t("prefs.state_valid")
+            } else {
+                t("prefs.state_outdated")
+            };
+            view! {
+                <dl class="current">
+                    <dt>{t("prefs.state")}</dt><dd class="decision-state">{state}</dd>
+                    <dt>{t("prefs.allowed")}</dt><dd class="decision-granted">{granted.join(", ")}</dd>
+                    <dt>{t("prefs.decided_at")}</dt>
+                    <dd><time datetime=format_time(d.decided_at)>{format_time(d.decided_at)}</time></dd>
+                    <dt>{t("prefs.policy_version")}</dt><dd>{d.policy_version.clone()}</dd>
+                    <dt>{t("prefs.visitor_id")}</dt><dd><code class="visitor-id">{d.visitor_id.to_string()}</code></dd>
+                </dl>
+            }
+            .into_any()
+        }
+    };
+
+    let rows = content
+        .categories
+        .iter()
+        .map(|c| {
+            let id = format!("pref-{}", c.key);
+            let checked = c.required || stored.as_ref().is_some_and(|d| d.grants(&c.key));
+            let note = c.required.then(|| view! { <span class="badge">{t("cookies.always_on")}</span> });
+            view! {
+                <div class="pref-row">
+                    <input type="checkbox" name="granted" value=c.key.clone() id=id.clone()
+                        checked=checked disabled=c.required aria-describedby=format!("{id}-desc")/>
+                    <label for=id.clone()>{c.name.clone()} " " {note}</label>
+                    <p id=format!("{id}-desc")>{c.description.clone()} " "
+                        <a href=format!("/cookies#category-{}", c.key)>{t("prefs.see_cookies")}</a></p>
+                </div>
+            }
+        })
+        .collect_view();
+    let can_withdraw = stored.as_ref().is_some_and(|d| !d.granted.is_empty());
+
+    view! {
+        <Title text=t("prefs.title")/>
+        <h1>{t("prefs.title")}</h1>
+        {saved.then(|| view! { <p class="notice" role="status">{t("prefs.saved")}</p> })}
+        <p class="lead">{t("prefs.lead")}</p>
+        <section aria-labelledby="current-title">
+            <h2 id="current-title">{t("prefs.current")}</h2>
+            {current}
+        </section>
+        <form method="post" action="/consent" class="preferences-form" aria-labelledby="choose-title">
+            <h2 id="choose-title">{t("prefs.choose")}</h2>
+            <input type="hidden" name="source" value="preferences"/>
+            <input type="hidden" name="return_to" value="/preferences"/>
+            <fieldset>
+                <legend>{t("banner.legend")}</legend>
+                {rows}
+            </fieldset>
+            <div class="actions">
+                <button type="submit" name="action" value="custom">{t("banner.save")}</button>
+                <button type="submit" name="action" value="accept_all">{t("banner.accept_all")}</button>
+                <button type="submit" name="action" value="reject_all">{t("banner.reject_all")}</button>
+                {can_withdraw.then(|| view! {
+                    <button type="submit" name="action" value="withdraw" class="secondary">{t("prefs.withdraw")}</button>
+                })}
+            </div>
+        </form>
+    }
+}

@@ -1,0 +1,61 @@
+//! HTML shell and route table.
+
+use crate::components::Layout;
+use crate::model::SiteContent;
+use crate::pages::{
+    CookiesPage, HomePage, NotFoundPage, PreferencesPage, PrivacyPage, ResponsibilityPage,
+};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    StaticSegment,
+};
+use std::sync::Arc;
+
+/// The document around every page. `lang`/`dir` come from the active message catalog.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let content = use_context::<Arc<SiteContent>>();
+    let (lang, dir) = content
+        .as_ref()
+        .map(|c| (c.catalog.language.clone(), c.catalog.dir()))
+        .unwrap_or_else(|| ("en".to_owned(), "ltr"));
+    view! {
+        <!DOCTYPE html>
+        <html lang=lang dir=dir>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options islands=true/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="accord" href="/pkg/accord.css"/>
+        <Router>
+            <Layout>
+                <Routes fallback=NotFoundPage>
+                    <Route path=StaticSegment("") view=HomePage/>
+                    <Route path=StaticSegment("privacy") view=PrivacyPage/>
+                    <Route path=StaticSegment("cookies") view=CookiesPage/>
+                    <Route path=StaticSegment("responsibility") view=ResponsibilityPage/>
+                    <Route path=StaticSegment("preferences") view=PreferencesPage/>
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}
+
+/// The content snapshot the server provided for this request.
+pub fn use_content() -> Arc<SiteContent> {
+    expect_context::<Arc<SiteContent>>()
+}

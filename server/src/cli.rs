@@ -1,0 +1,127 @@
+//! The `accord` command line.
+
+use crate::config::{Config, ConfigError};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "accord",
+    version,
+    about = "Consent and cookie management: pages, consent API, embeddable banner and ledger"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings every command understands. Each overrides the TOML file.
+#[derive(Args, Debug, Default, Clone)]
+pub struct GlobalArgs {
+    /// TOML configuration file.
+    #[arg(long, short, env = "ACCORD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// SQLite database file.
+    #[arg(long, env = "ACCORD_DATABASE", global = true)]
+    pub database: Option<PathBuf>,
+    /// Log filter (tracing syntax), e.g. `info` or `accord=debug`.
+    #[arg(long, env = "ACCORD_LOG", global = true)]
+    pub log: Option<String>,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "ACCORD_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Migrate and seed the database if needed, then serve HTTP until SIGINT/SIGTERM (default).
+    Serve(ServeArgs),
+    /// Create the database, apply migrations and seed the default content, then exit.
+    Migrate,
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ACCORD_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Public base URL, when it differs from http://BIND (e.g. behind a proxy).
+    #[arg(long, env = "ACCORD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Directory of the built site (cargo-leptos output).
+    #[arg(long, env = "ACCORD_SITE_ROOT")]
+    pub site_root: Option<PathBuf>,
+}
+
+impl Cli {
+    /// Builds the effective configuration: defaults < file < environment/flags.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.global.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        let g = &self.global;
+        if let Some(d) = &g.database {
+            config.database.path = d.clone();
+        }
+        if let Some(l) = &g.log {
+            config.log.filter = l.clone();
+        }
+        if let Some(f) = &g.log_format {
+            config.log.format = f.clone();
+        }
+        if let Some(Command::Serve(s)) = &self.command {
+            if let Some(b) = s.bind {
+                config.server.bind = b;
+            }
+            if let Some(u) = &s.public_url {
+                config.server.public_url = Some(u.clone());
+            }
+            if let Some(r) = &s.site_root {
+                config.server.site_root = r.clone();
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match cli.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("accord: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("accord: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
+            Command::Serve(_) => crate::server::serve(config).await,
+            Command::Migrate => crate::server::migrate(&config).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "accord stopped");
+            eprintln!("accord: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

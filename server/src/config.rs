@@ -1,0 +1,278 @@
+//! Configuration, one struct per concern. Sources, weakest first: built-in defaults, an
+//! optional TOML file (`--config` / `ACCORD_CONFIG`), then `ACCORD_*` environment variables
+//! and command-line flags (clap merges those two; a flag beats its variable).
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub consent: ConsentConfig,
+    /// Sites allowed to embed the banner and record consent.
+    pub sites: Vec<SiteConfig>,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    /// Public base URL used in links handed to embeds (defaults to `http://{bind}`).
+    pub public_url: Option<String>,
+    /// Directory with the built site (`pkg/`, `embed/`, `demo/`, `locales/`).
+    pub site_root: PathBuf,
+    /// The site id Accord's own pages record consent under.
+    pub own_site: String,
+    /// Seconds a request may take end to end.
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// SQLite database file; created, migrated and seeded on first start.
+    pub path: PathBuf,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsentConfig {
+    pub cookie_name: String,
+    /// How long a decision that grants something lasts.
+    pub consent_days: u32,
+    /// How long a refusal lasts before the banner asks again (CNIL: about six months).
+    pub refusal_days: u32,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub id: String,
+    /// Origins allowed to call the API for this site: `https://www.example.com`,
+    /// `http://localhost:*` (any port) or `*` (any origin).
+    #[serde(default)]
+    pub origins: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `accord=debug,tower_http=info`.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            consent: ConsentConfig::default(),
+            sites: vec![SiteConfig {
+                id: "default".into(),
+                origins: vec![
+                    "http://localhost:*".into(),
+                    "http://127.0.0.1:*".into(),
+                    "http://[::1]:*".into(),
+                ],
+            }],
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            public_url: None,
+            site_root: PathBuf::from("target/site"),
+            own_site: "default".into(),
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data/accord.db"),
+            max_connections: 4,
+        }
+    }
+}
+
+impl Default for ConsentConfig {
+    fn default() -> Self {
+        Self {
+            cookie_name: "accord_consent".into(),
+            consent_days: 365,
+            refusal_days: 182,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            filter: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.server.bind),
+        }
+    }
+
+    pub fn site(&self, id: &str) -> Option<&SiteConfig> {
+        self.sites.iter().find(|s| s.id == id)
+    }
+
+    /// Rejects settings that would fail later in confusing ways.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.sites.is_empty() {
+            return bad("at least one [[sites]] entry is required".into());
+        }
+        for s in &self.sites {
+            if !crate::consent::is_site_id(&s.id) {
+                return bad(format!(
+                    "site id {:?} must match [a-z0-9][a-z0-9._-]{{0,63}}",
+                    s.id
+                ));
+            }
+            if let Some(o) = s.origins.iter().find(|o| OriginPattern::parse(o).is_none()) {
+                return bad(format!(
+                    "origin {o:?} of site {:?} must be '*' or scheme://host[:port|:*]",
+                    s.id
+                ));
+            }
+        }
+        if self.site(&self.server.own_site).is_none() {
+            return bad(format!(
+                "server.own_site {:?} is not a configured site",
+                self.server.own_site
+            ));
+        }
+        if !app::model::consent::is_cookie_name(&self.consent.cookie_name) {
+            return bad("consent.cookie_name must be 1-64 characters of [A-Za-z0-9_-]".into());
+        }
+        if self.consent.consent_days == 0 || self.consent.refusal_days == 0 {
+            return bad("consent.consent_days and consent.refusal_days must be at least 1".into());
+        }
+        if !(1..=64).contains(&self.database.max_connections) {
+            return bad("database.max_connections must be between 1 and 64".into());
+        }
+        Ok(())
+    }
+}
+
+/// An allowed origin, as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OriginPattern {
+    Any,
+    /// `scheme://host` with an exact port (or none) or any port.
+    Exact(String),
+    AnyPort {
+        prefix: String,
+    },
+}
+
+impl OriginPattern {
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "*" {
+            return Some(Self::Any);
+        }
+        let (scheme, rest) = s.split_once("://")?;
+        if !matches!(scheme, "http" | "https") || rest.is_empty() || rest.contains('/') {
+            return None;
+        }
+        match rest.strip_suffix(":*") {
+            Some(host) if !host.is_empty() => Some(Self::AnyPort {
+                prefix: format!("{scheme}://{host}"),
+            }),
+            Some(_) => None,
+            None => Some(Self::Exact(s.to_owned())),
+        }
+    }
+
+    pub fn matches(&self, origin: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Exact(o) => o.eq_ignore_ascii_case(origin),
+            Self::AnyPort { prefix } => {
+                origin.len() > prefix.len()
+                    && origin[..prefix.len()].eq_ignore_ascii_case(prefix)
+                    && origin[prefix.len()..].strip_prefix(':').is_some_and(|p| {
+                        !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit())
+                    })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_patterns() {
+        let p = OriginPattern::parse("http://localhost:*").expect("valid");
+        assert!(p.matches("http://localhost:8080"));
+        assert!(!p.matches("http://localhost"));
+        assert!(!p.matches("http://localhost.evil.com:80"));
+        assert!(!p.matches("http://localhost:80x"));
+        let e = OriginPattern::parse("https://www.example.com").expect("valid");
+        assert!(e.matches("https://www.example.com"));
+        assert!(!e.matches("https://www.example.com.evil.com"));
+        assert!(OriginPattern::parse("ftp://x").is_none());
+        assert!(OriginPattern::parse("https://x/path").is_none());
+    }
+
+    #[test]
+    fn defaults_are_valid_and_toml_overrides_them() {
+        Config::default().validate().expect("defaults valid");
+        let c: Config = toml::from_str("[consent]\nconsent_days = 30\n").expect("parses");
+        assert_eq!(c.consent.consent_days, 30);
+        assert_eq!(c.consent.refusal_days, 182);
+        assert!(toml::from_str::<Config>("[consent]\nbogus = 1\n").is_err());
+    }
+}

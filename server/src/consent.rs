@@ -1,0 +1,412 @@
+//! Turning a visitor's choice into an append-only record, and a record into the answers the
+//! API gives. Pure functions over the published content; no I/O.
+
+use crate::error::ApiError;
+use crate::ledger::{NewRecord, Record};
+use app::model::consent::is_policy_version;
+use app::model::{Action, ConsentCookie, SiteContent, Source, VisitorId};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const MAX_CATEGORIES: usize = 32;
+pub const MAX_PAGE_LEN: usize = 512;
+pub const MAX_LANGUAGE_LEN: usize = 35;
+
+/// `^[a-z0-9][a-z0-9._-]{0,63}$`
+pub fn is_site_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+        })
+}
+
+/// A BCP 47-ish language tag: `xx`, `xxx`, `xx-YY`, `zh-Hant-TW` …
+pub fn is_language_tag(s: &str) -> bool {
+    let mut parts = s.split('-');
+    let primary_ok = parts
+        .next()
+        .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_alphabetic()));
+    primary_ok
+        && s.len() <= MAX_LANGUAGE_LEN
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// A choice as received, before it is checked against the published content.
+#[derive(Clone, Debug)]
+pub struct Choice {
+    pub site: String,
+    pub visitor_id: Option<VisitorId>,
+    pub action: Action,
+    pub granted: Option<Vec<String>>,
+    pub denied: Option<Vec<String>>,
+    pub source: Source,
+    pub policy_version: String,
+    pub language: String,
+    pub page: String,
+}
+
+/// Connection facts already reduced for storage.
+#[derive(Clone, Debug, Default)]
+pub struct ClientFacts {
+    pub ip_reduced: Option<String>,
+    pub ua_family: String,
+}
+
+/// Checks a choice against the current content and produces the record to append.
+pub fn to_record(
+    choice: Choice,
+    content: &SiteContent,
+    client: ClientFacts,
+    now_ms: i64,
+) -> Result<NewRecord, ApiError> {
+    if choice.policy_version != content.policy.version {
+        return Err(ApiError::conflict(
+            "stale_policy_version",
+            format!(
+                "policy_version {:?} is not the current version {:?}; fetch /api/v1/config and ask again",
+                choice.policy_version, content.policy.version
+            ),
+        ));
+    }
+    let known = |k: &str| content.category(k).is_some();
+    let allowed = || {
+        content
+            .categories
+            .iter()
+            .map(|c| c.key.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for list in [&choice.granted, &choice.denied].into_iter().flatten() {
+        if list.len() > MAX_CATEGORIES {
+            return Err(ApiError::unprocessable(
+                "too_many_categories",
+                format!(
+                    "at most {MAX_CATEGORIES} categories may be listed, got {}",
+                    list.len()
+                ),
+            ));
+        }
+        if let Some(bad) = list.iter().find(|k| !known(k)) {
+            return Err(ApiError::unprocessable(
+                "unknown_category",
+                format!("unknown category {bad:?}; allowed: {}", allowed()),
+            ));
+        }
+    }
+    let optional: Vec<&str> = content
+        .optional_categories()
+        .map(|c| c.key.as_str())
+        .collect();
+    let asked: Vec<&str> = choice
+        .granted
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .filter(|k| optional.contains(k))
+        .collect();
+    let granted_optional: Vec<&str> = match choice.action {
+        Action::AcceptAll => {
+            if choice.granted.is_some() && asked.len() != optional.len() {
+                return Err(ApiError::unprocessable(
+                    "inconsistent_choice",
+                    "action accept_all grants every category; omit `granted` or list them all",
+                ));
+            }
+            optional.clone()
+        }
+        Action::RejectAll | Action::Withdraw => {
+            if !asked.is_empty() {
+                return Err(ApiError::unprocessable(
+                    "inconsistent_choice",
+                    format!(
+                        "action {} grants no optional category; `granted` must be empty",
+                        choice.action.as_str()
+                    ),
+                ));
+            }
+            Vec::new()
+        }
+        Action::Custom => {
+            if choice.granted.is_none() {
+                return Err(ApiError::unprocessable(
+                    "missing_field",
+                    "action custom requires `granted`: the list of granted categories (may be empty)",
+                ));
+            }
+            optional
+                .iter()
+                .copied()
+                .filter(|k| asked.contains(k))
+                .collect()
+        }
+    };
+    if let Some(denied) = &choice.denied {
+        if let Some(both) = denied
+            .iter()
+            .find(|d| granted_optional.contains(&d.as_str()))
+        {
+            return Err(ApiError::unprocessable(
+                "inconsistent_choice",
+                format!("category {both:?} cannot be both granted and denied"),
+            ));
+        }
+        if let Some(req) = denied
+            .iter()
+            .find(|d| content.category(d).is_some_and(|c| c.required))
+        {
+            return Err(ApiError::unprocessable(
+                "inconsistent_choice",
+                format!("category {req:?} is strictly necessary and cannot be denied"),
+            ));
+        }
+    }
+    let granted: Vec<String> = content
+        .categories
+        .iter()
+        .filter(|c| c.required || granted_optional.contains(&c.key.as_str()))
+        .map(|c| c.key.clone())
+        .collect();
+    let denied: Vec<String> = optional
+        .iter()
+        .filter(|k| !granted_optional.contains(k))
+        .map(|k| (*k).to_owned())
+        .collect();
+    Ok(NewRecord {
+        visitor_id: choice
+            .visitor_id
+            .unwrap_or_else(|| VisitorId(rand::random())),
+        site: choice.site,
+        action: choice.action,
+        source: choice.source,
+        granted,
+        denied,
+        policy_version: choice.policy_version,
+        registry_version: content.registry_version.clone(),
+        language: choice.language,
+        page: choice.page,
+        ip_reduced: client.ip_reduced,
+        ua_family: client.ua_family,
+        recorded_at_ms: now_ms,
+    })
+}
+
+/// Normalizes a page reference to its path: query strings and fragments may carry personal
+/// data (emails, tokens) and are never stored.
+pub fn page_path(page: &str) -> Result<String, ApiError> {
+    let path = page.split(['?', '#']).next().unwrap_or_default();
+    if path.is_empty() {
+        return Ok("/".to_owned());
+    }
+    if !path.starts_with('/') || path.len() > MAX_PAGE_LEN || path.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "invalid_page",
+            format!("page must be a path starting with '/', at most {MAX_PAGE_LEN} characters, no control characters"),
+        ));
+    }
+    Ok(path.to_owned())
+}
+
+pub fn check_policy_version(v: &str) -> Result<(), ApiError> {
+    if is_policy_version(v) {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_policy_version",
+            "policy_version must match [A-Za-z0-9._-]{1,32}",
+        ))
+    }
+}
+
+/// Seconds a record stays valid: refusals are asked again sooner.
+fn lifetime_ms(record: &NewRecord, content: &SiteContent) -> i64 {
+    let anything_optional = record
+        .granted
+        .iter()
+        .any(|k| content.category(k).is_some_and(|c| !c.required));
+    let days = if anything_optional {
+        content.consent.consent_days
+    } else {
+        content.consent.refusal_days
+    };
+    i64::from(days) * 86_400_000
+}
+
+/// The browser-side form of a record (cookie format v1).
+pub fn cookie_for(record: &NewRecord, content: &SiteContent) -> ConsentCookie {
+    ConsentCookie {
+        visitor_id: record.visitor_id,
+        decided_at: record.recorded_at_ms.div_euclid(1000),
+        policy_version: record.policy_version.clone(),
+        granted: record
+            .granted
+            .iter()
+            .filter(|k| content.category(k).is_some_and(|c| !c.required))
+            .cloned()
+            .collect(),
+    }
+}
+
+pub fn cookie_max_age_secs(record: &NewRecord, content: &SiteContent) -> i64 {
+    lifetime_ms(record, content) / 1000
+}
+
+pub fn rfc3339_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A record as the API returns it.
+#[derive(Serialize, Debug)]
+pub struct RecordView {
+    pub record_id: i64,
+    pub visitor_id: String,
+    pub site: String,
+    pub action: Action,
+    pub source: Source,
+    pub granted: Vec<String>,
+    pub denied: Vec<String>,
+    pub policy_version: String,
+    pub registry_version: String,
+    pub language: String,
+    pub page: String,
+    pub ip_network: Option<String>,
+    pub ua_family: String,
+    pub recorded_at: String,
+    pub expires_at: String,
+    pub cookie: String,
+}
+
+impl RecordView {
+    pub fn new(record: &Record, content: &SiteContent) -> Self {
+        let d = &record.data;
+        Self {
+            record_id: record.id,
+            visitor_id: d.visitor_id.to_string(),
+            site: d.site.clone(),
+            action: d.action,
+            source: d.source,
+            granted: d.granted.clone(),
+            denied: d.denied.clone(),
+            policy_version: d.policy_version.clone(),
+            registry_version: d.registry_version.clone(),
+            language: d.language.clone(),
+            page: d.page.clone(),
+            ip_network: d.ip_reduced.clone(),
+            ua_family: d.ua_family.clone(),
+            recorded_at: rfc3339_ms(d.recorded_at_ms),
+            expires_at: rfc3339_ms(d.recorded_at_ms.saturating_add(lifetime_ms(d, content))),
+            cookie: cookie_for(d, content).to_string(),
+        }
+    }
+}
+
+/// "May I load X for this visitor?" — the decision a marketing backend asks for.
+#[derive(Serialize, Debug)]
+pub struct DecisionView {
+    pub visitor_id: String,
+    pub site: String,
+    pub decided: bool,
+    /// A decision exists, was made under the current policy version and has not expired.
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    pub current_policy_version: String,
+    /// Effective permission per category: a category counts as granted only under a valid decision.
+    pub categories: BTreeMap<String, bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<bool>,
+}
+
+impl DecisionView {
+    pub fn new(
+        visitor: VisitorId,
+        site: &str,
+        latest: Option<&Record>,
+        content: &SiteContent,
+        now_ms: i64,
+        category: Option<&str>,
+    ) -> Self {
+        let valid_record = latest.filter(|r| {
+            r.data.policy_version == content.policy.version
+                && now_ms
+                    < r.data
+                        .recorded_at_ms
+                        .saturating_add(lifetime_ms(&r.data, content))
+        });
+        let categories: BTreeMap<String, bool> = content
+            .categories
+            .iter()
+            .map(|c| {
+                (
+                    c.key.clone(),
+                    c.required || valid_record.is_some_and(|r| r.data.granted.contains(&c.key)),
+                )
+            })
+            .collect();
+        let allowed = category.map(|k| categories.get(k).copied().unwrap_or(false));
+        Self {
+            visitor_id: visitor.to_string(),
+            site: site.to_owned(),
+            decided: latest.is_some(),
+            valid: valid_record.is_some(),
+            record_id: latest.map(|r| r.id),
+            action: latest.map(|r| r.data.action),
+            policy_version: latest.map(|r| r.data.policy_version.clone()),
+            recorded_at: latest.map(|r| rfc3339_ms(r.data.recorded_at_ms)),
+            expires_at: latest.map(|r| {
+                rfc3339_ms(
+                    r.data
+                        .recorded_at_ms
+                        .saturating_add(lifetime_ms(&r.data, content)),
+                )
+            }),
+            current_policy_version: content.policy.version.clone(),
+            categories,
+            allowed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_and_tags() {
+        assert!(is_site_id("default"));
+        assert!(is_site_id("shop.example-1"));
+        assert!(!is_site_id("Default"));
+        assert!(!is_site_id(""));
+        assert!(!is_site_id(&"a".repeat(65)));
+        assert!(is_language_tag("en"));
+        assert!(is_language_tag("pt-BR"));
+        assert!(is_language_tag("zh-Hant-TW"));
+        assert!(!is_language_tag("english!"));
+        assert!(!is_language_tag("e"));
+    }
+
+    #[test]
+    fn pages_keep_only_the_path() {
+        assert_eq!(page_path("/pricing?email=a@b.c#x").expect("ok"), "/pricing");
+        assert_eq!(page_path("").expect("ok"), "/");
+        assert!(page_path("https://evil/").is_err());
+        assert!(page_path("/a\u{0}b").is_err());
+    }
+}

@@ -1,0 +1,328 @@
+//! The JSON consent API under `/api/v1`. Contract: `docs/contracts.md`.
+
+use super::client::Client;
+use super::request::{self, header_str};
+use crate::config::OriginPattern;
+use crate::consent::{self, Choice, DecisionView, RecordView};
+use crate::error::ApiError;
+use crate::state::AppState;
+use app::model::{Action, Source, VisitorId};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// Largest accepted consent body; a real one is ~300 bytes.
+pub const MAX_BODY: usize = 8 * 1024;
+const MAX_HISTORY: u32 = 1000;
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let patterns: Vec<OriginPattern> = state
+        .config
+        .sites
+        .iter()
+        .flat_map(|s| s.origins.iter().filter_map(|o| OriginPattern::parse(o)))
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| patterns.iter().any(|p| p.matches(o)))
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(86_400));
+    Router::new()
+        .route("/config", get(config))
+        .route("/consents", post(record))
+        .route("/visitors/{visitor_id}/decision", get(decision))
+        .route("/visitors/{visitor_id}/history", get(history))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(cors)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found(
+        "not_found",
+        "no such API endpoint; see docs/contracts.md for the /api/v1 routes",
+    )
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        message: format!("method {method} is not allowed on this endpoint"),
+    }
+}
+
+fn known_site<'a>(
+    state: &'a AppState,
+    site: &str,
+) -> Result<&'a crate::config::SiteConfig, ApiError> {
+    if !consent::is_site_id(site) {
+        return Err(ApiError::bad_request(
+            "invalid_site",
+            "site must match [a-z0-9][a-z0-9._-]{0,63}",
+        ));
+    }
+    state.config.site(site).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_site",
+            format!("site {site:?} is not configured on this server"),
+        )
+    })
+}
+
+fn parse_visitor(raw: &str) -> Result<VisitorId, ApiError> {
+    VisitorId::parse(raw).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_visitor_id",
+            "visitor id must be 32 lowercase hex characters",
+        )
+    })
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// GET /config — everything the banner needs to render.
+async fn config(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let q = request::query(raw.as_deref());
+    let site = request::required(&q, "site", "the site id given in the embed's data-site")?;
+    known_site(&state, site)?;
+    if let Some(lang) = q.get("lang") {
+        if !consent::is_language_tag(lang) {
+            return Err(ApiError::bad_request(
+                "invalid_language",
+                "lang must be a language tag such as en or pt-BR",
+            ));
+        }
+    }
+    let content = state.content.current();
+    let base = state.config.public_url();
+    let t = |k: &str| content.catalog.t(k).to_owned();
+    let categories: Vec<_> = content
+        .categories
+        .iter()
+        .map(|c| {
+            let cookies: Vec<_> = content
+                .cookies_in(&c.key)
+                .map(|k| json!({"name": k.name, "provider": k.provider, "purpose": k.purpose, "lifetime": k.lifetime, "party": k.party}))
+                .collect();
+            json!({"key": c.key, "name": c.name, "description": c.description, "required": c.required, "cookies": cookies})
+        })
+        .collect();
+    let body = json!({
+        "site": site,
+        "language": content.catalog.language,
+        "policy": {"version": content.policy.version, "effective_date": content.policy.effective_date, "url": format!("{base}/privacy")},
+        "cookie": {"name": content.consent.cookie_name, "format": app::model::consent::COOKIE_FORMAT,
+                   "consent_days": content.consent.consent_days, "refusal_days": content.consent.refusal_days},
+        "categories": categories,
+        "texts": {
+            "banner_title": t("banner.title"), "banner_body": t("banner.body"),
+            "accept_all": t("banner.accept_all"), "reject_all": t("banner.reject_all"),
+            "customize": t("banner.customize"), "save": t("banner.save"), "close": t("banner.close"),
+            "preferences_title": t("banner.preferences_title"), "preferences_body": t("banner.preferences_body"),
+            "always_on": t("banner.always_on"), "placeholder": t("banner.placeholder"), "allow": t("banner.allow"),
+            "privacy_link": t("banner.privacy_link"), "cookies_link": t("banner.cookies_link"),
+        },
+        "urls": {"privacy": format!("{base}/privacy"), "cookies": format!("{base}/cookies"), "preferences": format!("{base}/preferences")},
+    });
+    Ok(([(header::CACHE_CONTROL, "public, max-age=60")], Json(body)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentBody {
+    site: String,
+    #[serde(default)]
+    visitor_id: Option<String>,
+    action: String,
+    #[serde(default)]
+    granted: Option<Vec<String>>,
+    #[serde(default)]
+    denied: Option<Vec<String>>,
+    #[serde(default)]
+    source: Option<String>,
+    policy_version: String,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    page: Option<String>,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => ApiError::unprocessable("invalid_field", e.to_string()),
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+            }
+        }
+    })
+}
+
+/// Origin must belong to the site when the browser sent one.
+fn check_origin(headers: &HeaderMap, site: &crate::config::SiteConfig) -> Result<(), ApiError> {
+    let Some(origin) = header_str(headers, header::ORIGIN) else {
+        return Ok(());
+    };
+    let allowed = site
+        .origins
+        .iter()
+        .filter_map(|o| OriginPattern::parse(o))
+        .any(|p| p.matches(origin));
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "origin_not_allowed",
+            format!("origin {origin:?} may not record consent for site {:?}; add it to the site's origins", site.id),
+        ))
+    }
+}
+
+/// POST /consents — append a choice; answered only after the record is committed.
+async fn record(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    match request::media_type(&headers).as_deref() {
+        Some("application/json" | "text/plain") => {}
+        other => {
+            return Err(ApiError::UnsupportedMediaType {
+                message: format!(
+                    "Content-Type {} is not accepted; send application/json or text/plain (for sendBeacon)",
+                    other.map_or_else(|| "(missing)".to_owned(), |m| format!("{m:?}"))
+                ),
+            })
+        }
+    }
+    let bytes = request::body(body, MAX_BODY)?;
+    let b: ConsentBody = parse_json(&bytes)?;
+    let site = known_site(&state, &b.site)?;
+    check_origin(&headers, site)?;
+    let action = Action::parse(&b.action).ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_action",
+            format!(
+                "action {:?} is not one of accept_all, reject_all, custom, withdraw",
+                b.action
+            ),
+        )
+    })?;
+    let source = match b.source.as_deref() {
+        None => Source::Api,
+        Some(s) => Source::parse(s).ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_source",
+                format!("source {s:?} is not one of banner, preferences, api"),
+            )
+        })?,
+    };
+    let visitor_id = b.visitor_id.as_deref().map(parse_visitor).transpose()?;
+    consent::check_policy_version(&b.policy_version)?;
+    let language = b.language.unwrap_or_else(|| "en".to_owned());
+    if !consent::is_language_tag(&language) {
+        return Err(ApiError::unprocessable(
+            "invalid_language",
+            "language must be a language tag such as en or pt-BR (at most 35 characters)",
+        ));
+    }
+    let page = consent::page_path(b.page.as_deref().unwrap_or("/"))?;
+    let content = state.content.current();
+    let choice = Choice {
+        site: b.site,
+        visitor_id,
+        action,
+        granted: b.granted,
+        denied: b.denied,
+        source,
+        policy_version: b.policy_version,
+        language,
+        page,
+    };
+    let new = consent::to_record(choice, &content, client, now_ms())?;
+    let stored = state.ledger.append(new).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RecordView::new(&stored, &content)),
+    ))
+}
+
+/// GET /visitors/{id}/decision — what a backend asks before rendering a tag.
+async fn decision(
+    State(state): State<AppState>,
+    Path(visitor): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let visitor = parse_visitor(&visitor)?;
+    let q = request::query(raw.as_deref());
+    let site = request::required(&q, "site", "the site id the decision was recorded for")?;
+    known_site(&state, site)?;
+    let content = state.content.current();
+    let category = q.get("category").map(String::as_str);
+    if let Some(c) = category {
+        if content.category(c).is_none() {
+            let allowed: Vec<&str> = content.categories.iter().map(|c| c.key.as_str()).collect();
+            return Err(ApiError::bad_request(
+                "unknown_category",
+                format!("unknown category {c:?}; allowed: {}", allowed.join(", ")),
+            ));
+        }
+    }
+    let latest = state.ledger.latest(visitor, site).await?;
+    let view = DecisionView::new(visitor, site, latest.as_ref(), &content, now_ms(), category);
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(view)))
+}
+
+/// GET /visitors/{id}/history — every record of the visitor for a site, oldest first.
+async fn history(
+    State(state): State<AppState>,
+    Path(visitor): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<impl IntoResponse, ApiError> {
+    let visitor = parse_visitor(&visitor)?;
+    let q = request::query(raw.as_deref());
+    let site = request::required(&q, "site", "the site id the records belong to")?;
+    known_site(&state, site)?;
+    let limit = match q.get("limit") {
+        None => MAX_HISTORY,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_HISTORY).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be an integer from 1 to {MAX_HISTORY}"),
+                )
+            })?,
+    };
+    let content = state.content.current();
+    let records = state.ledger.history(visitor, site, limit).await?;
+    let views: Vec<RecordView> = records
+        .iter()
+        .map(|r| RecordView::new(r, &content))
+        .collect();
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({"visitor_id": visitor.to_string(), "site": site, "records": views})),
+    ))
+}

@@ -1,0 +1,57 @@
+//! The router factory: every route Accord serves, and the layers around them.
+
+pub mod api;
+pub mod client;
+pub mod forms;
+pub mod health;
+pub mod pages;
+mod request;
+
+use crate::state::AppState;
+use axum::http::{header, HeaderValue};
+use axum::routing::{get, post};
+use axum::Router;
+use std::time::Duration;
+use tower_http::compression::CompressionLayer;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+/// Builds the complete application. Tests call this with their own state.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
+    let embed = Router::new()
+        .fallback_service(ServeDir::new(state.config.server.site_root.join("embed")))
+        // Embedding sites fetch the script on every first page view: let browsers and CDNs
+        // keep it a few minutes, short enough that a fix reaches visitors quickly.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        ));
+    let app = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route(
+            "/consent",
+            post(forms::submit).layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY)),
+        )
+        .nest("/api/v1", api::routes(&state))
+        .nest("/embed", embed);
+    pages::mount(app, &state)
+        .layer(tower_cookies::CookieManagerLayer::new())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        .layer(CompressionLayer::new())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,377 @@
+//! SQLite engine of the ledger: one database file, WAL journal, `synchronous=FULL` so an
+//! acknowledged consent survives a power cut, not only a process crash.
+
+use super::{
+    Ledger, LedgerError, NewRecord, PublishedPolicy, PublishedRegistry, PublishedResponsibility,
+    Record,
+};
+use app::model::{Action, Category, CookieEntry, Party, Source, VisitorId};
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Clone)]
+pub struct SqliteLedger {
+    pool: SqlitePool,
+}
+
+impl SqliteLedger {
+    /// Opens (creating if missing) the database file. Does not migrate.
+    pub async fn open(path: &Path, max_connections: u32) -> Result<Self, LedgerError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                LedgerError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// Classifies SQLite failures: the transient ones become 503 + Retry-After upstream.
+fn map_err(e: sqlx::Error) -> LedgerError {
+    match &e {
+        sqlx::Error::Database(db) => {
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            // BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY
+            if matches!(primary, Some(5 | 6 | 10 | 13 | 14 | 8)) {
+                LedgerError::Unavailable(e.to_string())
+            } else {
+                LedgerError::Other(e.to_string())
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            LedgerError::Unavailable(e.to_string())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            LedgerError::Corrupt(e.to_string())
+        }
+        _ => LedgerError::Other(e.to_string()),
+    }
+}
+
+fn now_ms() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+}
+
+fn split_keys(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn record_from_row(row: &SqliteRow) -> Result<Record, LedgerError> {
+    let corrupt = |what: &str| LedgerError::Corrupt(format!("consent_records.{what}"));
+    let vid: Vec<u8> = row.try_get("visitor_id").map_err(map_err)?;
+    let vid: [u8; 16] = vid.try_into().map_err(|_| corrupt("visitor_id"))?;
+    let action: String = row.try_get("action").map_err(map_err)?;
+    let source: String = row.try_get("source").map_err(map_err)?;
+    Ok(Record {
+        id: row.try_get("id").map_err(map_err)?,
+        data: NewRecord {
+            visitor_id: VisitorId(vid),
+            site: row.try_get("site").map_err(map_err)?,
+            action: Action::parse(&action).ok_or_else(|| corrupt("action"))?,
+            source: Source::parse(&source).ok_or_else(|| corrupt("source"))?,
+            granted: split_keys(row.try_get("granted").map_err(map_err)?),
+            denied: split_keys(row.try_get("denied").map_err(map_err)?),
+            policy_version: row.try_get("policy_version").map_err(map_err)?,
+            registry_version: row.try_get("registry_version").map_err(map_err)?,
+            language: row.try_get("language").map_err(map_err)?,
+            page: row.try_get("page").map_err(map_err)?,
+            ip_reduced: row.try_get("ip_reduced").map_err(map_err)?,
+            ua_family: row.try_get("ua_family").map_err(map_err)?,
+            recorded_at_ms: row.try_get("recorded_at").map_err(map_err)?,
+        },
+    })
+}
+
+const RECORD_COLUMNS: &str =
+    "id, visitor_id, site, action, source, granted, denied, policy_version, \
+     registry_version, language, page, ip_reduced, ua_family, recorded_at";
+
+#[async_trait]
+impl Ledger for SqliteLedger {
+    async fn migrate(&self) -> Result<(), LedgerError> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(inner) => map_err(inner),
+            other => LedgerError::Other(other.to_string()),
+        })
+    }
+
+    async fn ping(&self) -> Result<(), LedgerError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn append(&self, r: NewRecord) -> Result<Record, LedgerError> {
+        // A single INSERT is its own transaction; with synchronous=FULL the WAL is fsynced
+        // before the statement returns, so the caller may acknowledge.
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO consent_records (visitor_id, site, action, source, granted, denied, \
+             policy_version, registry_version, language, page, ip_reduced, ua_family, recorded_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&r.visitor_id.as_bytes()[..])
+        .bind(&r.site)
+        .bind(r.action.as_str())
+        .bind(r.source.as_str())
+        .bind(r.granted.join(","))
+        .bind(r.denied.join(","))
+        .bind(&r.policy_version)
+        .bind(&r.registry_version)
+        .bind(&r.language)
+        .bind(&r.page)
+        .bind(&r.ip_reduced)
+        .bind(&r.ua_family)
+        .bind(r.recorded_at_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(Record { id, data: r })
+    }
+
+    async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<Record>, LedgerError> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM consent_records WHERE visitor_id = ? AND site = ? \
+             ORDER BY id DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&visitor.as_bytes()[..])
+            .bind(site)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(record_from_row).transpose()
+    }
+
+    async fn history(
+        &self,
+        visitor: VisitorId,
+        site: &str,
+        limit: u32,
+    ) -> Result<Vec<Record>, LedgerError> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM consent_records WHERE visitor_id = ? AND site = ? \
+             ORDER BY id ASC LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&visitor.as_bytes()[..])
+            .bind(site)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn current_policy(&self) -> Result<Option<PublishedPolicy>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT version, effective_date, title, content_hash, changelog, markdown \
+             FROM policy_versions ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let changelog: String = row.try_get("changelog").map_err(map_err)?;
+        Ok(Some(PublishedPolicy {
+            version: row.try_get("version").map_err(map_err)?,
+            effective_date: row.try_get("effective_date").map_err(map_err)?,
+            title: row.try_get("title").map_err(map_err)?,
+            content_hash: row.try_get("content_hash").map_err(map_err)?,
+            changelog: serde_json::from_str(&changelog)
+                .map_err(|e| LedgerError::Corrupt(format!("policy_versions.changelog: {e}")))?,
+            markdown: row.try_get("markdown").map_err(map_err)?,
+        }))
+    }
+
+    async fn publish_policy(&self, p: &PublishedPolicy) -> Result<(), LedgerError> {
+        let changelog =
+            serde_json::to_string(&p.changelog).map_err(|e| LedgerError::Other(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO policy_versions (version, effective_date, title, content_hash, changelog, markdown, published_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.version)
+        .bind(&p.effective_date)
+        .bind(&p.title)
+        .bind(&p.content_hash)
+        .bind(changelog)
+        .bind(&p.markdown)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn current_registry(&self) -> Result<Option<PublishedRegistry>, LedgerError> {
+        let head = sqlx::query(
+            "SELECT id, version, content_hash FROM registry_versions ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(head) = head else { return Ok(None) };
+        let id: i64 = head.try_get("id").map_err(map_err)?;
+        let categories = sqlx::query(
+            "SELECT key, name, description, required FROM registry_categories WHERE registry_id = ? ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            Ok(Category {
+                key: r.try_get("key").map_err(map_err)?,
+                name: r.try_get("name").map_err(map_err)?,
+                description: r.try_get("description").map_err(map_err)?,
+                required: r.try_get::<i64, _>("required").map_err(map_err)? == 1,
+            })
+        })
+        .collect::<Result<Vec<_>, LedgerError>>()?;
+        let cookies = sqlx::query(
+            "SELECT name, provider, service, category, purpose, lifetime, lifetime_days, party, source \
+             FROM registry_cookies WHERE registry_id = ? ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            let party: String = r.try_get("party").map_err(map_err)?;
+            Ok(CookieEntry {
+                name: r.try_get("name").map_err(map_err)?,
+                provider: r.try_get("provider").map_err(map_err)?,
+                service: r.try_get("service").map_err(map_err)?,
+                category: r.try_get("category").map_err(map_err)?,
+                purpose: r.try_get("purpose").map_err(map_err)?,
+                lifetime: r.try_get("lifetime").map_err(map_err)?,
+                lifetime_days: r.try_get::<Option<i64>, _>("lifetime_days").map_err(map_err)?.map(|d| d as u32),
+                party: if party == "third" { Party::Third } else { Party::First },
+                source: r.try_get("source").map_err(map_err)?,
+            })
+        })
+        .collect::<Result<Vec<_>, LedgerError>>()?;
+        Ok(Some(PublishedRegistry {
+            version: head.try_get("version").map_err(map_err)?,
+            content_hash: head.try_get("content_hash").map_err(map_err)?,
+            categories,
+            cookies,
+        }))
+    }
+
+    async fn publish_registry(&self, reg: &PublishedRegistry) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO registry_versions (version, content_hash, published_at) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(&reg.version)
+        .bind(&reg.content_hash)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for (pos, c) in reg.categories.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO registry_categories (registry_id, position, key, name, description, required) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(pos as i64)
+            .bind(&c.key)
+            .bind(&c.name)
+            .bind(&c.description)
+            .bind(i64::from(c.required))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        for (pos, c) in reg.cookies.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO registry_cookies (registry_id, position, name, provider, service, category, purpose, \
+                 lifetime, lifetime_days, party, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(pos as i64)
+            .bind(&c.name)
+            .bind(&c.provider)
+            .bind(&c.service)
+            .bind(&c.category)
+            .bind(&c.purpose)
+            .bind(&c.lifetime)
+            .bind(c.lifetime_days.map(i64::from))
+            .bind(c.party.as_str())
+            .bind(&c.source)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn current_responsibility(&self) -> Result<Option<PublishedResponsibility>, LedgerError> {
+        let row = sqlx::query(
+            "SELECT content_hash, document FROM responsibility_versions ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let doc: String = row.try_get("document").map_err(map_err)?;
+        Ok(Some(PublishedResponsibility {
+            content_hash: row.try_get("content_hash").map_err(map_err)?,
+            document: serde_json::from_str(&doc).map_err(|e| {
+                LedgerError::Corrupt(format!("responsibility_versions.document: {e}"))
+            })?,
+        }))
+    }
+
+    async fn publish_responsibility(
+        &self,
+        doc: &PublishedResponsibility,
+    ) -> Result<(), LedgerError> {
+        let json =
+            serde_json::to_string(&doc.document).map_err(|e| LedgerError::Other(e.to_string()))?;
+        sqlx::query("INSERT INTO responsibility_versions (content_hash, document, published_at) VALUES (?, ?, ?)")
+            .bind(&doc.content_hash)
+            .bind(json)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,28 @@
+//! Accord server: configuration, CLI, consent API, ledger (storage boundary), default
+//! content, embed serving and the Leptos pages.
+//!
+//! Where to look:
+//! - `cli`: the `accord` command line (serve, migrate).
+//! - `config`: per-concern configuration from TOML, `ACCORD_*` environment and flags.
+//! - `state`: [`AppState`], shared by every handler.
+//! - `http`: the router factory and all handlers (API, forms, health, pages).
+//! - `ledger`: the storage boundary ([`ledger::Ledger`]) and its SQLite engine.
+//! - `content`: default content (policy, cookie registry, responsibility matrix).
+//! - `consent`: validation of a choice into an append-only record.
+//! - `privacy`: IP reduction and user-agent families (what is stored about a visitor).
+//! - `error`: the one API error type and its HTTP mapping.
+
+pub mod cli;
+pub mod config;
+pub mod consent;
+pub mod content;
+pub mod error;
+pub mod http;
+pub mod ledger;
+pub mod privacy;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use state::AppState;

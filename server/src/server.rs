@@ -1,0 +1,119 @@
+//! Start-up and shutdown: open the ledger, migrate, seed, serve until a signal arrives.
+
+use crate::config::Config;
+use crate::content::{self, ContentError};
+use crate::ledger::sqlite::SqliteLedger;
+use crate::ledger::{Ledger, LedgerError};
+use crate::state::{AppState, ContentHandle};
+use leptos::prelude::LeptosOptions;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("database: {0}")]
+    Ledger(#[from] LedgerError),
+    #[error("content: {0}")]
+    Content(#[from] ContentError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens the database, applies migrations and seeds the default content when empty.
+pub async fn open_ledger(config: &Config) -> Result<Arc<dyn Ledger>, StartError> {
+    let ledger = SqliteLedger::open(&config.database.path, config.database.max_connections).await?;
+    ledger.migrate().await?;
+    content::seed_if_empty(&ledger).await?;
+    Ok(Arc::new(ledger))
+}
+
+/// Everything a router needs, built from configuration.
+pub async fn build_state(config: Config) -> Result<AppState, StartError> {
+    let ledger = open_ledger(&config).await?;
+    let site = content::load(ledger.as_ref(), &config).await?;
+    let leptos_options = LeptosOptions::builder()
+        .output_name("accord")
+        .site_root(config.server.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(config.server.bind)
+        .build();
+    Ok(AppState {
+        config: Arc::new(config),
+        ledger,
+        content: ContentHandle::new(site),
+        leptos_options,
+    })
+}
+
+/// `accord migrate`
+pub async fn migrate(config: &Config) -> Result<(), StartError> {
+    open_ledger(config).await?;
+    tracing::info!(path = %config.database.path.display(), "database migrated and seeded");
+    Ok(())
+}
+
+/// `accord serve`
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let addr = config.server.bind;
+    let state = build_state(config).await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    tracing::info!(
+        "Accord listening on http://{}",
+        listener.local_addr().map_err(StartError::Serve)?
+    );
+    run(listener, state, shutdown_signal()).await
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves, then drains in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let app = crate::http::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(StartError::Serve)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received, draining connections");
+}

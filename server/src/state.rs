@@ -1,0 +1,42 @@
+//! State shared by all handlers.
+
+use crate::config::Config;
+use crate::ledger::Ledger;
+use app::model::SiteContent;
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use std::sync::{Arc, RwLock};
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub ledger: Arc<dyn Ledger>,
+    pub content: ContentHandle,
+    pub leptos_options: LeptosOptions,
+}
+
+/// The currently published content. Swapped whole when a new version is published, so a
+/// request always sees one consistent snapshot.
+#[derive(Clone)]
+pub struct ContentHandle(Arc<RwLock<Arc<SiteContent>>>);
+
+impl ContentHandle {
+    pub fn new(content: SiteContent) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(content))))
+    }
+
+    pub fn current(&self) -> Arc<SiteContent> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace(&self, content: SiteContent) {
+        let mut g = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *g = Arc::new(content);
+    }
+}
