@@ -764,6 +764,10 @@ async fn preferences_page_shows_the_current_choice() {
     let app = TestApp::new().await;
     let (_, html) = page(&app, "/preferences", None).await;
     assert!(html.contains("You have not made a choice yet"));
+    assert!(
+        !html.contains("id=\"accord-banner\""),
+        "the preference center carries no banner"
+    );
     assert!(html.contains("action=\"/consent\""));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (_, html) = page(

@@ -134,3 +134,98 @@ pub async fn press(c: &Client, keys: &[char]) {
     }
     c.perform_actions(actions).await.expect("key actions");
 }
+
+/// Clicks with a real pointer at the centre of the element the JS expression `expr` yields
+/// (works inside shadow roots, where WebDriver locators do not reach).
+pub async fn click(c: &Client, expr: &str) {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    let script = format!(
+        "const e = {expr}; if (!e) return null; e.scrollIntoView({{block: 'center'}}); \
+         const r = e.getBoundingClientRect(); return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];"
+    );
+    let at = js(c, &script).await;
+    let (Some(x), Some(y)) = (at[0].as_i64(), at[1].as_i64()) else {
+        panic!("nothing to click: {expr}")
+    };
+    let actions = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo {
+            duration: None,
+            x,
+            y,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(actions).await.expect("pointer actions");
+}
+
+/// WebDriver key codes.
+pub mod keys {
+    pub const TAB: char = '\u{E004}';
+    pub const ENTER: char = '\u{E007}';
+    pub const SHIFT: char = '\u{E008}';
+    pub const ESCAPE: char = '\u{E00C}';
+    pub const SPACE: char = '\u{E00D}';
+}
+
+/// Shift+Tab.
+pub async fn shift_tab(c: &Client) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let actions = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: keys::SHIFT })
+        .then(KeyAction::Down { value: keys::TAB })
+        .then(KeyAction::Up { value: keys::TAB })
+        .then(KeyAction::Up { value: keys::SHIFT });
+    c.perform_actions(actions).await.expect("key actions");
+}
+
+/// A stand-in marketing site on another origin (`localhost` vs Accord's `127.0.0.1`) whose
+/// page embeds Accord with one `<script>` tag and carries gated tags.
+pub struct MarketingSite {
+    pub base: String,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl MarketingSite {
+    pub async fn start(accord_base: &str) -> Self {
+        use axum::response::Html;
+        use axum::routing::get;
+        let page = format!(
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+<body>
+<h1>Shop</h1>
+<p><a id="first-link" href="/">Home</a> <button type="button" id="settings" data-accord-open>Cookie settings</button></p>
+<script type="text/plain" data-category="analytics">window.__analyticsRan = (window.__analyticsRan || 0) + 1;</script>
+<script type="text/plain" data-category="marketing" data-src="/crm.js"></script>
+<iframe data-src="/frame" data-category="marketing" title="Map"></iframe>
+<script src="{accord_base}/embed/consent.js" data-site="default" async></script>
+</body></html>"#
+        );
+        let app = axum::Router::new()
+            .route("/", get(move || std::future::ready(Html(page.clone()))))
+            .route(
+                "/crm.js",
+                get(|| async {
+                    (
+                        [("content-type", "text/javascript")],
+                        "window.__crmRan = true;",
+                    )
+                }),
+            )
+            .route("/frame", get(|| async { Html("<p>map</p>") }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            base: format!("http://localhost:{port}"),
+            _task: task,
+        }
+    }
+}

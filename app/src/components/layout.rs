@@ -9,7 +9,10 @@ pub fn Layout(children: Children) -> impl IntoView {
     let content = use_content();
     let t = |k: &str| content.catalog.t(k).to_owned();
     let decision = crate::visitor::valid_decision(&content);
-    let banner = decision.is_none().then(|| view! { <Banner/> });
+    // The preference center is itself the consent interface: a banner there would only
+    // cover its form.
+    let on_preferences = crate::visitor::current_path() == "/preferences";
+    let banner = (decision.is_none() && !on_preferences).then(|| view! { <Banner/> });
     view! {
         <a class="skip-link" href="#main">{t("nav.skip")}</a>
         <header class="site-header">
