@@ -276,3 +276,14 @@ mod tests {
         assert!(toml::from_str::<Config>("[consent]\nbogus = 1\n").is_err());
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    #[test]
+    fn the_example_config_in_the_repository_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../accord.example.toml");
+        let config = super::Config::from_file(&path).expect("example parses");
+        config.validate().expect("example is valid");
+        assert_eq!(config.consent.refusal_days, 182);
+    }
+}
