@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use tempfile::TempDir;
 use tower::ServiceExt;
 
+pub mod binary;
 pub mod browser;
 
 /// The repository root (tests/ is one level below it).

@@ -1,0 +1,118 @@
+//! The `accord` binary as an operator runs it: migrate, serve, SIGTERM, restart, bad config.
+
+use accord::ledger::sqlite::SqliteLedger;
+use accord::ledger::Ledger;
+use accord_tests::binary::accord_binary;
+use accord_tests::consent_body;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn migrate_creates_and_seeds_the_database_from_the_environment() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("nested/accord.db");
+    let out = Command::new(accord_binary())
+        .arg("migrate")
+        .env("ACCORD_DATABASE", &db)
+        .env("ACCORD_LOG", "warn")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ledger = SqliteLedger::open(&db, 1).await.expect("db exists");
+    let policy = ledger.current_policy().await.expect("query").expect("policy seeded");
+    assert_eq!(policy.version, "2023-07-05");
+    assert_eq!(policy.content_hash.len(), 64);
+    let registry = ledger.current_registry().await.expect("query").expect("registry seeded");
+    assert!(registry.cookies.iter().any(|c| c.name == "_ga"));
+    assert!(ledger.current_responsibility().await.expect("query").is_some());
+
+    // Idempotent: a second run changes nothing and succeeds.
+    let again = Command::new(accord_binary()).args(["--database"]).arg(&db).arg("migrate").output().expect("runs");
+    assert!(again.status.success());
+}
+
+/// Starts `accord serve` on an ephemeral port and returns it with its base URL.
+fn serve(db: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(accord_binary())
+        .args(["--database"])
+        .arg(db)
+        .args(["--log", "info", "serve", "--bind", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listening on ").nth(1) {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(30)).expect("server reports its address");
+    (child, base)
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "accord did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_stops_cleanly_on_sigterm_and_keeps_data_across_restarts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("accord.db");
+    let (mut child, base) = serve(&db);
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(format!("{base}/readyz")).send().await.expect("readyz").status(), 200);
+    let rec: serde_json::Value = http
+        .post(format!("{base}/api/v1/consents"))
+        .header("content-type", "application/json")
+        .body(consent_body("custom", &["analytics"]).to_string())
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let vid = rec["visitor_id"].as_str().expect("vid").to_owned();
+    let status = terminate(&mut child);
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+
+    let (mut child, base) = serve(&db);
+    let d: serde_json::Value = http
+        .get(format!("{base}/api/v1/visitors/{vid}/decision?site=default&category=analytics"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(d["allowed"], true, "the consent survived the restart");
+    assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn bad_configuration_fails_fast_with_a_clear_message() {
+    let out = Command::new(accord_binary()).args(["--config", "/nonexistent/accord.toml", "migrate"]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/accord.toml"), "{err}");
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[consent]\nconsent_days = 0\n").expect("write");
+    let out = Command::new(accord_binary()).arg("--config").arg(&cfg).arg("migrate").output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("consent_days"), "names the bad key");
+}
