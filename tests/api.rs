@@ -28,16 +28,7 @@ async fn config_describes_categories_cookies_policy_and_texts() {
     assert_eq!(c["cookie"]["format"], 1);
     let cats = c["categories"].as_array().expect("categories");
     let keys: Vec<&str> = cats.iter().filter_map(|c| c["key"].as_str()).collect();
-    assert_eq!(
-        keys,
-        [
-            "necessary",
-            "functional",
-            "analytics",
-            "marketing",
-            "session_recording"
-        ]
-    );
+    assert_eq!(keys, ["necessary", "functional", "analytics", "marketing", "session_recording"]);
     assert_eq!(cats[0]["required"], true);
     assert!(cats[1..].iter().all(|c| c["required"] == false));
     let cookie_names: Vec<&str> = cats
@@ -59,9 +50,7 @@ async fn config_describes_categories_cookies_policy_and_texts() {
     }
     assert_eq!(c["texts"]["accept_all"], "Accept all");
     assert_eq!(c["texts"]["reject_all"], "Reject all");
-    assert!(c["urls"]["privacy"]
-        .as_str()
-        .is_some_and(|u| u.ends_with("/privacy")));
+    assert!(c["urls"]["privacy"].as_str().is_some_and(|u| u.ends_with("/privacy")));
 }
 
 #[tokio::test]
@@ -71,34 +60,18 @@ async fn record_then_read_back_decision_and_history() {
     body["page"] = json!("/pricing?email=someone@example.com#top");
     body["language"] = json!("de-AT");
     let rec = record(&app, &body).await;
-    let vid = rec["visitor_id"]
-        .as_str()
-        .expect("visitor id issued")
-        .to_owned();
-    assert!(
-        VisitorId::parse(&vid).is_some(),
-        "visitor id is 32 lowercase hex: {vid}"
-    );
+    let vid = rec["visitor_id"].as_str().expect("visitor id issued").to_owned();
+    assert!(VisitorId::parse(&vid).is_some(), "visitor id is 32 lowercase hex: {vid}");
     assert_eq!(rec["granted"], json!(["necessary", "analytics"]));
-    assert_eq!(
-        rec["denied"],
-        json!(["functional", "marketing", "session_recording"])
-    );
-    assert_eq!(
-        rec["page"], "/pricing",
-        "query and fragment are never stored"
-    );
+    assert_eq!(rec["denied"], json!(["functional", "marketing", "session_recording"]));
+    assert_eq!(rec["page"], "/pricing", "query and fragment are never stored");
     assert_eq!(rec["ip_network"], "203.0.113.0/24");
     assert_eq!(rec["language"], "de-AT");
-    let cookie =
-        ConsentCookie::parse(rec["cookie"].as_str().expect("cookie")).expect("cookie v1 parses");
+    let cookie = ConsentCookie::parse(rec["cookie"].as_str().expect("cookie")).expect("cookie v1 parses");
     assert_eq!(cookie.visitor_id.to_string(), vid);
     assert_eq!(cookie.granted, vec!["analytics"]);
 
-    let d = app
-        .get(&format!("/api/v1/visitors/{vid}/decision?site=default"))
-        .await
-        .json();
+    let d = app.get(&format!("/api/v1/visitors/{vid}/decision?site=default")).await.json();
     assert_eq!(d["decided"], true);
     assert_eq!(d["valid"], true);
     assert_eq!(d["record_id"], rec["record_id"]);
@@ -106,25 +79,14 @@ async fn record_then_read_back_decision_and_history() {
         d["categories"],
         json!({"necessary": true, "functional": false, "analytics": true, "marketing": false, "session_recording": false})
     );
-    let ga = app
-        .get(&format!(
-            "/api/v1/visitors/{vid}/decision?site=default&category=analytics"
-        ))
-        .await
-        .json();
+    let ga =
+        app.get(&format!("/api/v1/visitors/{vid}/decision?site=default&category=analytics")).await.json();
     assert_eq!(ga["allowed"], true);
-    let crm = app
-        .get(&format!(
-            "/api/v1/visitors/{vid}/decision?site=default&category=marketing"
-        ))
-        .await
-        .json();
+    let crm =
+        app.get(&format!("/api/v1/visitors/{vid}/decision?site=default&category=marketing")).await.json();
     assert_eq!(crm["allowed"], false);
 
-    let h = app
-        .get(&format!("/api/v1/visitors/{vid}/history?site=default"))
-        .await
-        .json();
+    let h = app.get(&format!("/api/v1/visitors/{vid}/history?site=default")).await.json();
     let records = h["records"].as_array().expect("records");
     assert_eq!(records.len(), 1);
     assert_eq!(records[0]["record_id"], rec["record_id"]);
@@ -146,61 +108,34 @@ async fn visitor_ids_are_random_and_reused_when_given() {
 async fn acknowledged_consent_is_committed_and_history_is_append_only() {
     let app = TestApp::new().await;
     let mut ids = Vec::new();
-    for (action, granted) in [
-        ("accept_all", vec![]),
-        ("custom", vec!["marketing"]),
-        ("withdraw", vec![]),
-    ] {
+    for (action, granted) in [("accept_all", vec![]), ("custom", vec!["marketing"]), ("withdraw", vec![])] {
         let mut body = consent_body(action, &granted);
         body["visitor_id"] = json!(VID);
         ids.push(record(&app, &body).await["record_id"].as_i64().expect("id"));
     }
     // A separate connection to the same file sees every acknowledged record: committed.
-    let other = SqliteLedger::open(&app.db_path(), 1)
-        .await
-        .expect("open db file");
+    let other = SqliteLedger::open(&app.db_path(), 1).await.expect("open db file");
     let vid = VisitorId::parse(VID).expect("vid");
     let stored = other.history(vid, "default", 100).await.expect("history");
     assert_eq!(stored.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
 
-    let h = app
-        .get(&format!("/api/v1/visitors/{VID}/history?site=default"))
-        .await
-        .json();
-    let actions: Vec<&str> = h["records"]
-        .as_array()
-        .expect("records")
-        .iter()
-        .filter_map(|r| r["action"].as_str())
-        .collect();
+    let h = app.get(&format!("/api/v1/visitors/{VID}/history?site=default")).await.json();
+    let actions: Vec<&str> =
+        h["records"].as_array().expect("records").iter().filter_map(|r| r["action"].as_str()).collect();
     assert_eq!(actions, ["accept_all", "custom", "withdraw"]);
 
-    let d = app
-        .get(&format!("/api/v1/visitors/{VID}/decision?site=default"))
-        .await
-        .json();
+    let d = app.get(&format!("/api/v1/visitors/{VID}/decision?site=default")).await.json();
     assert_eq!(d["action"], "withdraw");
     assert_eq!(d["categories"]["analytics"], false);
     assert_eq!(d["categories"]["marketing"], false);
     assert_eq!(d["categories"]["necessary"], true);
 
     // The database itself refuses to rewrite or delete history.
-    for sql in [
-        "UPDATE consent_records SET action = 'accept_all'",
-        "DELETE FROM consent_records",
-    ] {
-        let err = sqlx::query(sql)
-            .execute(other.pool())
-            .await
-            .expect_err("append-only");
+    for sql in ["UPDATE consent_records SET action = 'accept_all'", "DELETE FROM consent_records"] {
+        let err = sqlx::query(sql).execute(other.pool()).await.expect_err("append-only");
         assert!(err.to_string().contains("append-only"), "{err}");
     }
-    let limited = app
-        .get(&format!(
-            "/api/v1/visitors/{VID}/history?site=default&limit=2"
-        ))
-        .await
-        .json();
+    let limited = app.get(&format!("/api/v1/visitors/{VID}/history?site=default&limit=2")).await.json();
     assert_eq!(limited["records"].as_array().map(Vec::len), Some(2));
 }
 
@@ -214,24 +149,14 @@ async fn the_raw_ip_address_is_never_stored() {
         bytes.extend(wal);
     }
     let haystack = String::from_utf8_lossy(&bytes);
-    assert!(
-        haystack.contains("203.0.113.0/24"),
-        "the reduced network is stored"
-    );
-    assert!(
-        !haystack.contains("203.0.113.77"),
-        "the raw address must not be stored"
-    );
+    assert!(haystack.contains("203.0.113.0/24"), "the reduced network is stored");
+    assert!(!haystack.contains("203.0.113.77"), "the raw address must not be stored");
 }
 
 #[tokio::test]
 async fn unknown_visitor_has_no_decision_and_nothing_allowed() {
     let app = TestApp::new().await;
-    let d = app
-        .get(&format!(
-            "/api/v1/visitors/{VID}/decision?site=default&category=analytics"
-        ))
-        .await;
+    let d = app.get(&format!("/api/v1/visitors/{VID}/decision?site=default&category=analytics")).await;
     assert_eq!(d.status, StatusCode::OK);
     let d = d.json();
     assert_eq!(d["decided"], false);
@@ -256,30 +181,12 @@ async fn every_validation_error_is_a_json_4xx_and_loses_nothing() {
     let mut no_action = consent_body("custom", &[]);
     no_action.as_object_mut().expect("object").remove("action");
     let mut no_granted = consent_body("custom", &[]);
-    no_granted
-        .as_object_mut()
-        .expect("object")
-        .remove("granted");
+    no_granted.as_object_mut().expect("object").remove("granted");
     let many: Vec<String> = (0..33).map(|i| format!("c{i}")).collect();
     let cases: Vec<(&str, String, StatusCode, &str)> = vec![
-        (
-            "bad JSON",
-            "{\"site\":".into(),
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-        ),
-        (
-            "not an object",
-            "[1,2]".into(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-        ),
-        (
-            "missing action",
-            no_action.to_string(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-        ),
+        ("bad JSON", "{\"site\":".into(), StatusCode::BAD_REQUEST, "invalid_json"),
+        ("not an object", "[1,2]".into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
+        ("missing action", no_action.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
         (
             "unknown field",
             with("colour", json!("red")).to_string(),
@@ -316,12 +223,7 @@ async fn every_validation_error_is_a_json_4xx_and_loses_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_source",
         ),
-        (
-            "custom without granted",
-            no_granted.to_string(),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "missing_field",
-        ),
+        ("custom without granted", no_granted.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "missing_field"),
         (
             "reject with grants",
             {
@@ -362,12 +264,7 @@ async fn every_validation_error_is_a_json_4xx_and_loses_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid_visitor_id",
         ),
-        (
-            "unknown site",
-            with("site", json!("elsewhere")).to_string(),
-            StatusCode::NOT_FOUND,
-            "unknown_site",
-        ),
+        ("unknown site", with("site", json!("elsewhere")).to_string(), StatusCode::NOT_FOUND, "unknown_site"),
         (
             "malformed site",
             with("site", json!("Not A Site")).to_string(),
@@ -409,27 +306,13 @@ async fn every_validation_error_is_a_json_4xx_and_loses_nothing() {
     assert_eq!(raw_invalid.status, StatusCode::BAD_REQUEST);
     assert_eq!(raw_invalid.error_code(), "invalid_json");
 
-    let form = app
-        .post(
-            "/api/v1/consents",
-            "application/x-www-form-urlencoded",
-            "a=b",
-        )
-        .await;
+    let form = app.post("/api/v1/consents", "application/x-www-form-urlencoded", "a=b").await;
     assert_eq!(form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(form.error_code(), "unsupported_media_type");
 
     let get_cases = [
-        (
-            "/api/v1/visitors/nothex/decision?site=default",
-            StatusCode::BAD_REQUEST,
-            "invalid_visitor_id",
-        ),
-        (
-            &*format!("/api/v1/visitors/{VID}/decision"),
-            StatusCode::BAD_REQUEST,
-            "missing_parameter",
-        ),
+        ("/api/v1/visitors/nothex/decision?site=default", StatusCode::BAD_REQUEST, "invalid_visitor_id"),
+        (&*format!("/api/v1/visitors/{VID}/decision"), StatusCode::BAD_REQUEST, "missing_parameter"),
         (
             &*format!("/api/v1/visitors/{VID}/decision?site=default&category=nope"),
             StatusCode::BAD_REQUEST,
@@ -440,57 +323,29 @@ async fn every_validation_error_is_a_json_4xx_and_loses_nothing() {
             StatusCode::BAD_REQUEST,
             "invalid_limit",
         ),
-        (
-            &*format!("/api/v1/visitors/{VID}/history?site=nowhere"),
-            StatusCode::NOT_FOUND,
-            "unknown_site",
-        ),
-        (
-            "/api/v1/config",
-            StatusCode::BAD_REQUEST,
-            "missing_parameter",
-        ),
-        (
-            "/api/v1/config?site=default&lang=%3Cscript%3E",
-            StatusCode::BAD_REQUEST,
-            "invalid_language",
-        ),
-        (
-            "/api/v1/no-such-endpoint",
-            StatusCode::NOT_FOUND,
-            "not_found",
-        ),
+        (&*format!("/api/v1/visitors/{VID}/history?site=nowhere"), StatusCode::NOT_FOUND, "unknown_site"),
+        ("/api/v1/config", StatusCode::BAD_REQUEST, "missing_parameter"),
+        ("/api/v1/config?site=default&lang=%3Cscript%3E", StatusCode::BAD_REQUEST, "invalid_language"),
+        ("/api/v1/no-such-endpoint", StatusCode::NOT_FOUND, "not_found"),
     ];
     for (uri, status, code) in get_cases {
         let res = app.get(uri).await;
         assert_eq!(res.status, status, "{uri}: {}", res.text());
         assert_eq!(res.error_code(), code, "{uri}");
     }
-    let del = app
-        .send(
-            Request::delete("/api/v1/consents")
-                .body(Body::empty())
-                .expect("req"),
-        )
-        .await;
+    let del = app.send(Request::delete("/api/v1/consents").body(Body::empty()).expect("req")).await;
     assert_eq!(del.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(del.error_code(), "method_not_allowed");
 
     // Nothing accepted earlier was lost or changed by the rejected requests.
-    let h = app
-        .get(&format!("/api/v1/visitors/{VID}/history?site=default"))
-        .await
-        .json();
+    let h = app.get(&format!("/api/v1/visitors/{VID}/history?site=default")).await.json();
     assert_eq!(h["records"].as_array().map(Vec::len), Some(1));
     assert_eq!(h["records"][0]["record_id"], kept["record_id"]);
 }
 
 #[tokio::test]
 async fn cors_allows_configured_origins_without_preflight_for_posts() {
-    let app = TestApp::builder()
-        .site("shop", &["https://shop.example"])
-        .build()
-        .await;
+    let app = TestApp::builder().site("shop", &["https://shop.example"]).build().await;
     // The embed posts text/plain: a CORS-simple request, answered with the allow header.
     let mut body = consent_body("reject_all", &[]);
     body["site"] = json!("shop");
@@ -504,10 +359,7 @@ async fn cors_allows_configured_origins_without_preflight_for_posts() {
         )
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
-    assert_eq!(
-        res.header("access-control-allow-origin"),
-        Some("https://shop.example")
-    );
+    assert_eq!(res.header("access-control-allow-origin"), Some("https://shop.example"));
 
     // Another origin gets no CORS grant and cannot record for the site.
     let res = app
@@ -534,13 +386,8 @@ async fn cors_allows_configured_origins_without_preflight_for_posts() {
     };
     let ok = app.send(preflight("http://localhost:8080")).await;
     assert!(ok.status.is_success());
-    assert_eq!(
-        ok.header("access-control-allow-origin"),
-        Some("http://localhost:8080")
-    );
-    assert!(ok
-        .header("access-control-allow-methods")
-        .is_some_and(|m| m.contains("POST")));
+    assert_eq!(ok.header("access-control-allow-origin"), Some("http://localhost:8080"));
+    assert!(ok.header("access-control-allow-methods").is_some_and(|m| m.contains("POST")));
     let foreign = app.send(preflight("https://evil.example")).await;
     assert_eq!(foreign.header("access-control-allow-origin"), None);
 
@@ -552,10 +399,7 @@ async fn cors_allows_configured_origins_without_preflight_for_posts() {
                 .expect("req"),
         )
         .await;
-    assert_eq!(
-        cfg.header("access-control-allow-origin"),
-        Some("https://shop.example")
-    );
+    assert_eq!(cfg.header("access-control-allow-origin"), Some("https://shop.example"));
 }
 
 #[tokio::test]
@@ -569,14 +413,9 @@ async fn health_and_readiness() {
 
 fn set_cookie(res: &accord_tests::TestResponse) -> ConsentCookie {
     let raw = res.header("set-cookie").expect("set-cookie");
-    let value = raw
-        .strip_prefix("accord_consent=")
-        .and_then(|r| r.split(';').next())
-        .expect("consent cookie");
-    assert!(
-        raw.contains("Path=/") && raw.contains("SameSite=Lax") && raw.contains("Max-Age="),
-        "{raw}"
-    );
+    let value =
+        raw.strip_prefix("accord_consent=").and_then(|r| r.split(';').next()).expect("consent cookie");
+    assert!(raw.contains("Path=/") && raw.contains("SameSite=Lax") && raw.contains("Max-Age="), "{raw}");
     ConsentCookie::parse(value).expect("cookie v1")
 }
 
@@ -584,20 +423,18 @@ fn set_cookie(res: &accord_tests::TestResponse) -> ConsentCookie {
 async fn form_posts_record_set_the_cookie_and_redirect() {
     let app = TestApp::new().await;
     let res = app
-        .post("/consent", "application/x-www-form-urlencoded", "action=custom&granted=analytics&granted=marketing&source=preferences&return_to=/preferences")
+        .post(
+            "/consent",
+            "application/x-www-form-urlencoded",
+            "action=custom&granted=analytics&granted=marketing&source=preferences&return_to=/preferences",
+        )
         .await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
     assert_eq!(res.header("location"), Some("/preferences?saved=1"));
     let cookie = set_cookie(&res);
     assert_eq!(cookie.granted, vec!["analytics", "marketing"]);
     assert_eq!(cookie.policy_version, "2023-07-05");
-    let h = app
-        .get(&format!(
-            "/api/v1/visitors/{}/history?site=default",
-            cookie.visitor_id
-        ))
-        .await
-        .json();
+    let h = app.get(&format!("/api/v1/visitors/{}/history?site=default", cookie.visitor_id)).await.json();
     assert_eq!(h["records"][0]["source"], "preferences");
     assert_eq!(h["records"][0]["action"], "custom");
 
@@ -607,9 +444,7 @@ async fn form_posts_record_set_the_cookie_and_redirect() {
             Request::post("/consent")
                 .header("content-type", "application/x-www-form-urlencoded")
                 .header("cookie", format!("accord_consent={cookie}"))
-                .body(Body::from(
-                    "action=reject_all&source=banner&return_to=//evil.example",
-                ))
+                .body(Body::from("action=reject_all&source=banner&return_to=//evil.example"))
                 .expect("req"),
         )
         .await;
@@ -631,13 +466,7 @@ async fn form_posts_record_set_the_cookie_and_redirect() {
         .await;
     assert_eq!(cross.status, StatusCode::FORBIDDEN);
     assert_eq!(cross.error_code(), "cross_site_form");
-    let bad = app
-        .post(
-            "/consent",
-            "application/x-www-form-urlencoded",
-            "action=sure",
-        )
-        .await;
+    let bad = app.post("/consent", "application/x-www-form-urlencoded", "action=sure").await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(bad.error_code(), "invalid_action");
 }
@@ -656,44 +485,23 @@ async fn pages_render_the_banner_only_without_a_valid_decision() {
     let app = TestApp::new().await;
     let (status, html) = page(&app, "/", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        html.contains("id=\"accord-banner\""),
-        "banner shown without a decision"
-    );
-    assert!(
-        !html.contains("data-accord-demo"),
-        "no gated tag before consent"
-    );
+    assert!(html.contains("id=\"accord-banner\""), "banner shown without a decision");
+    assert!(!html.contains("data-accord-demo"), "no gated tag before consent");
 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let analytics_only = format!("1~{VID}~{now}~2023-07-05~analytics");
     let (_, html) = page(&app, "/cookies", Some(&analytics_only)).await;
-    assert!(
-        !html.contains("id=\"accord-banner\""),
-        "no banner with a valid decision"
-    );
-    assert!(
-        html.contains("/demo/snippets/analytics.js"),
-        "granted tag is rendered"
-    );
-    assert!(
-        !html.contains("/demo/snippets/marketing.js"),
-        "refused tag is not rendered"
-    );
+    assert!(!html.contains("id=\"accord-banner\""), "no banner with a valid decision");
+    assert!(html.contains("/demo/snippets/analytics.js"), "granted tag is rendered");
+    assert!(!html.contains("/demo/snippets/marketing.js"), "refused tag is not rendered");
 
     let outdated = format!("1~{VID}~{now}~2001-01-01~analytics");
     let (_, html) = page(&app, "/", Some(&outdated)).await;
-    assert!(
-        html.contains("id=\"accord-banner\""),
-        "a decision under an old policy asks again"
-    );
+    assert!(html.contains("id=\"accord-banner\""), "a decision under an old policy asks again");
     assert!(!html.contains("data-accord-demo"));
     let expired = format!("1~{VID}~{}~2023-07-05~analytics", now - 400 * 86_400);
     let (_, html) = page(&app, "/", Some(&expired)).await;
-    assert!(
-        html.contains("id=\"accord-banner\""),
-        "an expired decision asks again"
-    );
+    assert!(html.contains("id=\"accord-banner\""), "an expired decision asks again");
 }
 
 #[tokio::test]
@@ -706,42 +514,22 @@ async fn content_pages_show_policy_cookie_table_and_matrix() {
     assert!(html.contains("2023-07-05"), "version/date");
     let content = app.state.content.current();
     for entry in &content.policy.toc {
-        assert!(
-            html.contains(&format!("href=\"#{}\"", entry.id)),
-            "toc links {}",
-            entry.id
-        );
-        assert!(
-            html.contains(&format!("id=\"{}\"", entry.id)),
-            "anchor {}",
-            entry.id
-        );
+        assert!(html.contains(&format!("href=\"#{}\"", entry.id)), "toc links {}", entry.id);
+        assert!(html.contains(&format!("id=\"{}\"", entry.id)), "anchor {}", entry.id);
     }
     assert!(html.contains(&content.policy.content_hash));
 
     let (_, html) = page(&app, "/cookies", None).await;
     for c in &content.cookies {
-        assert!(
-            html.contains(&format!("<code>{}</code>", c.name)),
-            "cookie table lists {}",
-            c.name
-        );
+        assert!(html.contains(&format!("<code>{}</code>", c.name)), "cookie table lists {}", c.name);
     }
     for cat in &content.categories {
-        assert!(
-            html.contains(&format!("id=\"category-{}\"", cat.key)),
-            "grouped under {}",
-            cat.key
-        );
+        assert!(html.contains(&format!("id=\"category-{}\"", cat.key)), "grouped under {}", cat.key);
     }
 
     let (_, html) = page(&app, "/responsibility", None).await;
     for area in &content.responsibility.areas {
-        assert!(
-            html.contains(&format!("id=\"area-{}\"", area.key)),
-            "matrix row {}",
-            area.key
-        );
+        assert!(html.contains(&format!("id=\"area-{}\"", area.key)), "matrix row {}", area.key);
     }
 
     let (status, html) = page(&app, "/definitely/not/here", None).await;
@@ -751,9 +539,7 @@ async fn content_pages_show_policy_cookie_table_and_matrix() {
 
 /// The whole `<input …>` tag carrying `id`.
 fn input_tag<'a>(html: &'a str, id: &str) -> &'a str {
-    let at = html
-        .find(&format!("id=\"{id}\""))
-        .unwrap_or_else(|| panic!("no element #{id}"));
+    let at = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no element #{id}"));
     let start = html[..at].rfind("<input").expect("inside an input tag");
     let end = at + html[at..].find('>').expect("tag closes");
     &html[start..=end]
@@ -764,31 +550,18 @@ async fn preferences_page_shows_the_current_choice() {
     let app = TestApp::new().await;
     let (_, html) = page(&app, "/preferences", None).await;
     assert!(html.contains("You have not made a choice yet"));
-    assert!(
-        !html.contains("id=\"accord-banner\""),
-        "the preference center carries no banner"
-    );
+    assert!(!html.contains("id=\"accord-banner\""), "the preference center carries no banner");
     assert!(html.contains("action=\"/consent\""));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let (_, html) = page(
-        &app,
-        "/preferences?saved=1",
-        Some(&format!("1~{VID}~{now}~2023-07-05~marketing")),
-    )
-    .await;
+    let (_, html) =
+        page(&app, "/preferences?saved=1", Some(&format!("1~{VID}~{now}~2023-07-05~marketing"))).await;
     assert!(html.contains("Your choices were saved."));
     assert!(html.contains(VID), "shows the pseudonymous id");
     assert!(html.contains("value=\"withdraw\""), "withdraw is offered");
     let marketing = input_tag(&html, "pref-marketing");
-    assert!(
-        marketing.contains(" checked"),
-        "granted category is ticked: {marketing}"
-    );
+    assert!(marketing.contains(" checked"), "granted category is ticked: {marketing}");
     let analytics = input_tag(&html, "pref-analytics");
-    assert!(
-        !analytics.contains(" checked"),
-        "refused category is not ticked: {analytics}"
-    );
+    assert!(!analytics.contains(" checked"), "refused category is not ticked: {analytics}");
     let necessary = input_tag(&html, "pref-necessary");
     assert!(
         necessary.contains(" checked") && necessary.contains(" disabled"),
@@ -810,21 +583,14 @@ async fn over_a_real_socket_record_read_and_shut_down_gracefully() {
         .expect("post");
     assert_eq!(res.status(), 201);
     assert_eq!(
-        res.headers()
-            .get("access-control-allow-origin")
-            .and_then(|v| v.to_str().ok()),
+        res.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
         Some("http://localhost:5173")
     );
     let rec: Value = res.json().await.expect("json");
-    assert_eq!(
-        rec["ip_network"], "127.0.0.0/24",
-        "the socket peer address, reduced"
-    );
+    assert_eq!(rec["ip_network"], "127.0.0.0/24", "the socket peer address, reduced");
     let vid = rec["visitor_id"].as_str().expect("vid");
     let d: Value = http
-        .get(running.url(&format!(
-            "/api/v1/visitors/{vid}/decision?site=default&category=marketing"
-        )))
+        .get(running.url(&format!("/api/v1/visitors/{vid}/decision?site=default&category=marketing")))
         .send()
         .await
         .expect("get")
@@ -832,15 +598,8 @@ async fn over_a_real_socket_record_read_and_shut_down_gracefully() {
         .await
         .expect("json");
     assert_eq!(d["allowed"], true);
-    let page = http
-        .get(running.url("/privacy"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .expect("page");
+    let page =
+        http.get(running.url("/privacy")).header("accept-encoding", "gzip").send().await.expect("page");
     assert_eq!(page.status(), 200);
-    running
-        .shutdown()
-        .await
-        .expect("graceful shutdown completes");
+    running.shutdown().await.expect("graceful shutdown completes");
 }

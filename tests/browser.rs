@@ -20,10 +20,7 @@ async fn accord() -> Running {
     );
     let built = std::fs::read(site.join("embed/consent.js")).unwrap_or_default();
     let source = std::fs::read(root.join("public/embed/consent.js")).expect("embed source");
-    assert!(
-        built == source,
-        "target/site/embed/consent.js is stale: run `cargo leptos build`"
-    );
+    assert!(built == source, "target/site/embed/consent.js is stale: run `cargo leptos build`");
     TestApp::builder().built_site().build().await.spawn().await
 }
 
@@ -73,26 +70,13 @@ async fn recorded(c: &Client, accord: &Running) -> Vec<Value> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         if let Some(cookie) = consent_cookie(c).await {
-            let url = accord.url(&format!(
-                "/api/v1/visitors/{}/history?site=default",
-                cookie.visitor_id
-            ));
-            let h: Value = http
-                .get(url)
-                .send()
-                .await
-                .expect("history")
-                .json()
-                .await
-                .expect("json");
+            let url = accord.url(&format!("/api/v1/visitors/{}/history?site=default", cookie.visitor_id));
+            let h: Value = http.get(url).send().await.expect("history").json().await.expect("json");
             if let Some(records) = h["records"].as_array().filter(|r| !r.is_empty()) {
                 return records.clone();
             }
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no consent record reached the API"
-        );
+        assert!(std::time::Instant::now() < deadline, "no consent record reached the API");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
@@ -106,11 +90,7 @@ async fn reject_all_keeps_gated_tags_blocked_and_is_recorded() {
     c.goto(&format!("{}/", shop.base)).await.expect("goto");
     wait_for(&c, &is(&banner_shown()), 15, "the banner").await;
     assert_eq!(
-        js(
-            &c,
-            "return window.__analyticsRan === undefined && window.__crmRan === undefined;"
-        )
-        .await,
+        js(&c, "return window.__analyticsRan === undefined && window.__crmRan === undefined;").await,
         true
     );
     assert_eq!(js(&c, "return !document.querySelector('iframe').getAttribute('src') && !!document.querySelector('.accord-placeholder');").await, true);
@@ -124,25 +104,12 @@ async fn reject_all_keeps_gated_tags_blocked_and_is_recorded() {
     assert_eq!(last["granted"], serde_json::json!(["necessary"]));
 
     c.refresh().await.expect("reload");
-    wait_for(
-        &c,
-        "return !!window.Accord && window.Accord.decision() !== null;",
-        10,
-        "the stored decision",
-    )
-    .await;
-    assert_eq!(
-        js(&c, &is(&banner_shown())).await,
-        false,
-        "no banner after a reload"
-    );
+    wait_for(&c, "return !!window.Accord && window.Accord.decision() !== null;", 10, "the stored decision")
+        .await;
+    assert_eq!(js(&c, &is(&banner_shown())).await, false, "no banner after a reload");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
-        js(
-            &c,
-            "return window.__analyticsRan === undefined && window.__crmRan === undefined;"
-        )
-        .await,
+        js(&c, "return window.__analyticsRan === undefined && window.__crmRan === undefined;").await,
         true,
         "rejected tags never run"
     );
@@ -158,33 +125,19 @@ async fn accept_all_runs_gated_tags_and_the_choice_survives_a_reload() {
     c.goto(&format!("{}/", shop.base)).await.expect("goto");
     wait_for(&c, &is(&banner_shown()), 15, "the banner").await;
     click(&c, &format!("{SR}.querySelector('.bn [data-a=accept]')")).await;
-    wait_for(
-        &c,
-        "return window.__analyticsRan === 1 && window.__crmRan === true;",
-        10,
-        "gated tags to run",
-    )
-    .await;
-    assert_eq!(
-        js(
-            &c,
-            "return document.querySelector('iframe').getAttribute('src');"
-        )
-        .await,
-        "/frame"
-    );
+    wait_for(&c, "return window.__analyticsRan === 1 && window.__crmRan === true;", 10, "gated tags to run")
+        .await;
+    assert_eq!(js(&c, "return document.querySelector('iframe').getAttribute('src');").await, "/frame");
     let records = recorded(&c, &accord).await;
     assert_eq!(records.last().expect("record")["action"], "accept_all");
     let cookie = consent_cookie(&c).await.expect("cookie");
-    let d: Value = reqwest::get(accord.url(&format!(
-        "/api/v1/visitors/{}/decision?site=default",
-        cookie.visitor_id
-    )))
-    .await
-    .expect("decision")
-    .json()
-    .await
-    .expect("json");
+    let d: Value =
+        reqwest::get(accord.url(&format!("/api/v1/visitors/{}/decision?site=default", cookie.visitor_id)))
+            .await
+            .expect("decision")
+            .json()
+            .await
+            .expect("json");
     assert_eq!(d["valid"], true);
     assert_eq!(d["categories"]["analytics"], true);
 
@@ -196,11 +149,7 @@ async fn accept_all_runs_gated_tags_and_the_choice_survives_a_reload() {
         "tags to run again after reload",
     )
     .await;
-    assert_eq!(
-        js(&c, &is(&banner_shown())).await,
-        false,
-        "no banner after a reload"
-    );
+    assert_eq!(js(&c, &is(&banner_shown())).await, false, "no banner after a reload");
     c.close().await.expect("close");
 }
 
@@ -219,11 +168,7 @@ async fn keyboard_only_through_banner_and_preferences_modal() {
         "focus to move into the banner",
     )
     .await;
-    assert_eq!(
-        focused(&c).await["inBanner"],
-        true,
-        "focus starts in the banner"
-    );
+    assert_eq!(focused(&c).await["inBanner"], true, "focus starts in the banner");
 
     // Tab to "Customize" and open the preferences with Enter.
     let mut found = false;
@@ -237,39 +182,23 @@ async fn keyboard_only_through_banner_and_preferences_modal() {
     assert!(found, "Customize is reachable with Tab");
     press(&c, &[keys::ENTER]).await;
     wait_for(&c, &is(&dialog_shown()), 5, "the preferences dialog").await;
-    assert_eq!(
-        focused(&c).await["inDialog"],
-        true,
-        "focus moves into the dialog"
-    );
+    assert_eq!(focused(&c).await["inDialog"], true, "focus moves into the dialog");
     let dialog = js(&c, &format!("const d = {SR}.querySelector('.dl'); return [d.getAttribute('role'), d.getAttribute('aria-modal'), !!{SR}.getElementById(d.getAttribute('aria-labelledby')), !!{SR}.getElementById(d.getAttribute('aria-describedby'))];")).await;
     assert_eq!(dialog, serde_json::json!(["dialog", "true", true, true]));
 
     // Focus is trapped: 20 Tabs and 5 Shift+Tabs never leave the dialog.
     for i in 0..20 {
         press(&c, &[keys::TAB]).await;
-        assert_eq!(
-            focused(&c).await["inDialog"],
-            true,
-            "Tab #{i} left the dialog"
-        );
+        assert_eq!(focused(&c).await["inDialog"], true, "Tab #{i} left the dialog");
     }
     for i in 0..5 {
         shift_tab(&c).await;
-        assert_eq!(
-            focused(&c).await["inDialog"],
-            true,
-            "Shift+Tab #{i} left the dialog"
-        );
+        assert_eq!(focused(&c).await["inDialog"], true, "Shift+Tab #{i} left the dialog");
     }
     // Esc closes and restores focus to Customize.
     press(&c, &[keys::ESCAPE]).await;
     wait_for(&c, &not(&dialog_shown()), 5, "Esc to close").await;
-    assert_eq!(
-        focused(&c).await["action"],
-        "custom",
-        "focus returns to the opener"
-    );
+    assert_eq!(focused(&c).await["action"], "custom", "focus returns to the opener");
 
     // Reopen, tick analytics with Space, save with Enter.
     press(&c, &[keys::ENTER]).await;
@@ -294,26 +223,13 @@ async fn keyboard_only_through_banner_and_preferences_modal() {
     }
     assert!(on_save, "Save is reachable with Tab");
     press(&c, &[keys::ENTER]).await;
-    wait_for(
-        &c,
-        "return window.__analyticsRan === 1;",
-        10,
-        "analytics to run after saving",
-    )
-    .await;
-    assert_eq!(
-        js(&c, "return window.__crmRan === undefined;").await,
-        true,
-        "marketing stays blocked"
-    );
+    wait_for(&c, "return window.__analyticsRan === 1;", 10, "analytics to run after saving").await;
+    assert_eq!(js(&c, "return window.__crmRan === undefined;").await, true, "marketing stays blocked");
     let records = recorded(&c, &accord).await;
     let last = records.last().expect("record");
     assert_eq!(last["action"], "custom");
     assert_eq!(last["source"], "preferences");
-    assert_eq!(
-        last["granted"],
-        serde_json::json!(["necessary", "analytics"])
-    );
+    assert_eq!(last["granted"], serde_json::json!(["necessary", "analytics"]));
     c.close().await.expect("close");
 }
 
@@ -323,99 +239,46 @@ async fn preferences_page_works_with_javascript_disabled() {
     let driver = Driver::start().await;
     let c = driver.session(false).await;
     c.goto(&accord.url("/")).await.expect("goto");
-    assert!(
-        c.find(Locator::Css("#accord-banner")).await.is_ok(),
-        "banner is server-rendered"
-    );
-    assert!(
-        c.find(Locator::Css("script[data-accord-demo]"))
-            .await
-            .is_err(),
-        "no gated tag before consent"
-    );
+    assert!(c.find(Locator::Css("#accord-banner")).await.is_ok(), "banner is server-rendered");
+    assert!(c.find(Locator::Css("script[data-accord-demo]")).await.is_err(), "no gated tag before consent");
     // Without JavaScript, "Customize" is a plain link to the preference center.
-    c.find(Locator::Css(".banner-form a.button"))
-        .await
-        .expect("customize")
-        .click()
-        .await
-        .expect("follow");
-    c.wait()
-        .for_url(url_of(&accord.url("/preferences")))
-        .await
-        .expect("on /preferences");
-    assert!(
-        c.find(Locator::Css("#accord-banner")).await.is_err(),
-        "no banner over the preference center"
-    );
+    c.find(Locator::Css(".banner-form a.button")).await.expect("customize").click().await.expect("follow");
+    c.wait().for_url(url_of(&accord.url("/preferences"))).await.expect("on /preferences");
+    assert!(c.find(Locator::Css("#accord-banner")).await.is_err(), "no banner over the preference center");
 
-    c.find(Locator::Css("#pref-analytics"))
-        .await
-        .expect("switch")
-        .click()
-        .await
-        .expect("tick");
+    c.find(Locator::Css("#pref-analytics")).await.expect("switch").click().await.expect("tick");
     c.find(Locator::Css(".preferences-form button[value=custom]"))
         .await
         .expect("save")
         .click()
         .await
         .expect("submit");
-    c.wait()
-        .for_url(url_of(&accord.url("/preferences?saved=1")))
-        .await
-        .expect("redirected back");
-    let notice = c
-        .find(Locator::Css(".notice"))
-        .await
-        .expect("notice")
-        .text()
-        .await
-        .expect("text");
+    c.wait().for_url(url_of(&accord.url("/preferences?saved=1"))).await.expect("redirected back");
+    let notice = c.find(Locator::Css(".notice")).await.expect("notice").text().await.expect("text");
     assert_eq!(notice, "Your choices were saved.");
+    assert!(c.find(Locator::Css("#accord-banner")).await.is_err(), "banner gone after the choice");
+    assert!(c.find(Locator::Css("script[data-accord-demo=analytics]")).await.is_ok(), "granted tag rendered");
     assert!(
-        c.find(Locator::Css("#accord-banner")).await.is_err(),
-        "banner gone after the choice"
-    );
-    assert!(
-        c.find(Locator::Css("script[data-accord-demo=analytics]"))
-            .await
-            .is_ok(),
-        "granted tag rendered"
-    );
-    assert!(
-        c.find(Locator::Css("script[data-accord-demo=marketing]"))
-            .await
-            .is_err(),
+        c.find(Locator::Css("script[data-accord-demo=marketing]")).await.is_err(),
         "refused tag not rendered"
     );
     // Scripts really are off: the rendered demo tag could not run.
     let html = c.find(Locator::Css("html")).await.expect("html");
     assert_eq!(html.attr("data-demo-analytics").await.expect("attr"), None);
-    let granted = c
-        .find(Locator::Css(".decision-granted"))
-        .await
-        .expect("granted")
-        .text()
-        .await
-        .expect("text");
+    let granted =
+        c.find(Locator::Css(".decision-granted")).await.expect("granted").text().await.expect("text");
     assert!(granted.contains("Analytics"), "{granted}");
 
-    let cookie = c
-        .get_named_cookie("accord_consent")
-        .await
-        .expect("consent cookie");
+    let cookie = c.get_named_cookie("accord_consent").await.expect("consent cookie");
     let cookie = ConsentCookie::parse(cookie.value()).expect("cookie v1");
     assert_eq!(cookie.granted, vec!["analytics"]);
-    let h: Value = reqwest::get(accord.url(&format!(
-        "/api/v1/visitors/{}/history?site=default",
-        cookie.visitor_id
-    )))
-    .await
-    .expect("history")
-    .json()
-    .await
-    .expect("json");
+    let h: Value =
+        reqwest::get(accord.url(&format!("/api/v1/visitors/{}/history?site=default", cookie.visitor_id)))
+            .await
+            .expect("history")
+            .json()
+            .await
+            .expect("json");
     assert_eq!(h["records"][0]["source"], "preferences");
     assert_eq!(h["records"][0]["action"], "custom");
     c.close().await.expect("close");
@@ -440,14 +303,7 @@ async fn own_banner_island_customizes_in_place_then_posts_the_form() {
         "the banner island to hydrate",
     )
     .await;
-    assert_eq!(
-        js(
-            &c,
-            "return document.getElementById('accord-banner-categories').hidden;"
-        )
-        .await,
-        true
-    );
+    assert_eq!(js(&c, "return document.getElementById('accord-banner-categories').hidden;").await, true);
     click(&c, "document.querySelector('.banner-form a.button')").await;
     wait_for(
         &c,
@@ -456,36 +312,30 @@ async fn own_banner_island_customizes_in_place_then_posts_the_form() {
         "the switches to expand",
     )
     .await;
-    assert_eq!(
-        c.current_url().await.expect("url").path(),
-        "/cookies",
-        "customizing stays on the page"
-    );
-    assert_eq!(
-        js(&c, "return window.__errs;").await,
-        serde_json::json!([]),
-        "hydration logged no error"
-    );
-    wait_for(&c, "return document.activeElement && document.activeElement.id === 'accord-banner-functional';", 5, "focus on the first switch").await;
-    assert_eq!(js(&c, "return [...document.querySelectorAll('#accord-banner-categories input')].some(i => i.checked);").await, false, "nothing pre-ticked");
-    click(&c, "document.getElementById('accord-banner-marketing')").await;
-    click(
+    assert_eq!(c.current_url().await.expect("url").path(), "/cookies", "customizing stays on the page");
+    assert_eq!(js(&c, "return window.__errs;").await, serde_json::json!([]), "hydration logged no error");
+    wait_for(
         &c,
-        "document.querySelector('.banner-form button[value=custom]')",
+        "return document.activeElement && document.activeElement.id === 'accord-banner-functional';",
+        5,
+        "focus on the first switch",
     )
     .await;
-    wait_for(&c, "return !document.getElementById('accord-banner') && window.__accordDemo && window.__accordDemo.marketing === true;", 10, "the marketing demo tag after saving").await;
-    assert_eq!(
-        c.current_url().await.expect("url").path(),
-        "/cookies",
-        "back on the same page"
-    );
     assert_eq!(
         js(
             &c,
-            "return !(window.__accordDemo && window.__accordDemo.analytics);"
+            "return [...document.querySelectorAll('#accord-banner-categories input')].some(i => i.checked);"
         )
         .await,
+        false,
+        "nothing pre-ticked"
+    );
+    click(&c, "document.getElementById('accord-banner-marketing')").await;
+    click(&c, "document.querySelector('.banner-form button[value=custom]')").await;
+    wait_for(&c, "return !document.getElementById('accord-banner') && window.__accordDemo && window.__accordDemo.marketing === true;", 10, "the marketing demo tag after saving").await;
+    assert_eq!(c.current_url().await.expect("url").path(), "/cookies", "back on the same page");
+    assert_eq!(
+        js(&c, "return !(window.__accordDemo && window.__accordDemo.analytics);").await,
         true,
         "analytics stays off"
     );

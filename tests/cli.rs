@@ -28,7 +28,8 @@ async fn migrate_creates_and_seeds_the_database_from_the_environment() {
     assert!(ledger.current_responsibility().await.expect("query").is_some());
 
     // Idempotent: a second run changes nothing and succeeds.
-    let again = Command::new(accord_binary()).args(["--database"]).arg(&db).arg("migrate").output().expect("runs");
+    let again =
+        Command::new(accord_binary()).args(["--database"]).arg(&db).arg("migrate").output().expect("runs");
     assert!(again.status.success());
 }
 
@@ -104,7 +105,10 @@ async fn serve_answers_stops_cleanly_on_sigterm_and_keeps_data_across_restarts()
 
 #[test]
 fn bad_configuration_fails_fast_with_a_clear_message() {
-    let out = Command::new(accord_binary()).args(["--config", "/nonexistent/accord.toml", "migrate"]).output().expect("runs");
+    let out = Command::new(accord_binary())
+        .args(["--config", "/nonexistent/accord.toml", "migrate"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/accord.toml"), "{err}");

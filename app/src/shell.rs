@@ -2,9 +2,7 @@
 
 use crate::components::Layout;
 use crate::model::SiteContent;
-use crate::pages::{
-    CookiesPage, HomePage, NotFoundPage, PreferencesPage, PrivacyPage, ResponsibilityPage,
-};
+use crate::pages::{CookiesPage, HomePage, NotFoundPage, PreferencesPage, PrivacyPage, ResponsibilityPage};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
 use leptos_router::{
@@ -13,13 +11,11 @@ use leptos_router::{
 };
 use std::sync::Arc;
 
-/// The document around every page. `lang`/`dir` come from the active message catalog.
+/// The document around every page. `lang`/`dir` come from the negotiated message catalog,
+/// so right-to-left languages mirror the whole layout.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    let content = use_context::<Arc<SiteContent>>();
-    let (lang, dir) = content
-        .as_ref()
-        .map(|c| (c.catalog.language.clone(), c.catalog.dir()))
-        .unwrap_or_else(|| ("en".to_owned(), "ltr"));
+    let ctx = crate::visitor::use_request();
+    let (lang, dir) = (ctx.catalog.language.clone(), ctx.catalog.dir());
     view! {
         <!DOCTYPE html>
         <html lang=lang dir=dir>

@@ -10,7 +10,7 @@
   const ds = me ? me.dataset : {};
   const base = me ? new URL(me.src, location.href).origin : location.origin; // API lives next to the script
   const site = ds.site || 'default';
-  const lang = ds.lang || (navigator.language || 'en').split('-')[0];
+  const lang = ds.lang || navigator.language || 'en'; // full tag (pt-BR): the server negotiates
   const HEX = /^[0-9a-f]{32}$/;
   const GATED = 'script[type="text/plain"][data-category],iframe[data-src][data-category],img[data-src][data-category]';
   // Last-resort labels only; every text normally comes from the config endpoint.
@@ -18,14 +18,19 @@
     banner_title: 'Cookies', preferences_title: 'Cookie preferences', accept_all: 'Accept all',
     reject_all: 'Reject all', customize: 'Customize', save: 'Save choices', close: 'Close',
     always_on: 'Always on', allow: 'Allow', placeholder: 'Blocked until you allow {category}.',
+    ok: 'OK', do_not_sell: 'Do not sell or share my personal information', gpc_honored: 'Opt-out request honored',
   };
+  // Google Consent Mode v2 types; MAP is the fallback when the config has no mapping.
+  const TYPES = ['ad_storage', 'ad_user_data', 'ad_personalization', 'analytics_storage',
+    'functionality_storage', 'personalization_storage', 'security_storage'];
+  const MAP = { marketing: TYPES.slice(0, 3), analytics: [TYPES[3]], functional: TYPES.slice(4, 6) };
 
   const CSS = `
 :host{all:initial}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
 .bn,.dl{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1a1a1a;background:#fff;text-align:start}
-.bn{position:fixed;z-index:2147483646;left:1rem;right:1rem;bottom:1rem;max-width:46rem;max-height:45vh;overflow:auto;margin:0 auto;padding:1rem 1.25rem;border:1px solid #767676;border-radius:8px;box-shadow:0 4px 24px #0004}
+.bn{position:fixed;z-index:2147483646;inset-inline:1rem;bottom:1rem;max-width:46rem;max-height:45vh;overflow:auto;margin:0 auto;padding:1rem 1.25rem;border:1px solid #767676;border-radius:8px;box-shadow:0 4px 24px #0004}
 h2{margin:0 0 .25rem;font-size:1.15em;line-height:1.3}
 p{margin:0 0 .5rem}
 a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text-decoration:underline}
@@ -45,19 +50,32 @@ a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text
 .r input{flex:none;width:24px;height:24px;margin:0;accent-color:#1a1a1a;cursor:pointer}
 .r input:disabled{cursor:default}
 .c p{margin:.25rem 0 0}
-.c p,.on{font-size:.93em;color:#404040}`;
+.c p,.on{font-size:.93em;color:#404040}
+.gpc{padding:.25rem .5rem;border-inline-start:4px solid #15803d;background:#f0fdf4;font-weight:600}`;
   const PH_CSS = `.accord-placeholder{display:flex;flex-wrap:wrap;align-items:center;gap:.5em;margin:.25em 0;padding:.75em 1em;border:1px dashed #767676;background:#f5f5f5;color:#1a1a1a;font:14px/1.4 system-ui,sans-serif}
 .accord-placeholder button{min-height:32px;padding:.25em 1em;font:inherit;cursor:pointer}`;
 
   let cfg = null, cats = [], opt = [], req = [];
   let cur = null;  // current valid decision {visitor_id, decided_at, policy_version, granted[, action]}
   let vid = null;  // last known visitor id, even from an expired/outdated cookie
+  let model = 'opt_in', dflt = [], sale = [], sig = false, gpc = false, auto = false, L = lang, dir = 'ltr';
   let host, banner, heading, ov, dlg, opener, wantShow, spb;
   let queue = Promise.resolve();
   const subs = new Set(), done = new WeakSet(), phs = new WeakMap(), ran = new Set();
 
+  // Consent Mode first of all, synchronously: everything denied until the config says otherwise.
+  window.dataLayer = window.dataLayer || [];
+  window.gtag = window.gtag || function () { dataLayer.push(arguments); }; // gtag.js wants the arguments object
+  const gtag = (...a) => window.gtag(...a);
+  const denied = {};
+  for (const k of TYPES) denied[k] = k === 'security_storage' ? 'granted' : 'denied';
+  gtag('consent', 'default', { ...denied, wait_for_update: 500 });
+
   const t = k => (cfg.texts || {})[k] || FB[k] || '';
-  const has = c => !!cfg && (req.includes(c) || !!cur && cur.granted.includes(c));
+  // Under Global Privacy Control (binding here and signalled) sale/sharing categories are off, whatever was stored.
+  const off = c => gpc && sale.includes(c);
+  // Before a choice, opt_out/notice jurisdictions run their default categories.
+  const has = c => !!cfg && (req.includes(c) || !off(c) && (cur ? cur.granted : dflt).includes(c));
   const pub = x => x && { ...x, granted: [...x.granted] }; // callers get copies, never our state
   const fire = (type, detail) => d.dispatchEvent(new CustomEvent('accord:' + type, { detail }));
   const days = g => +cfg.cookie[g.length ? 'consent_days' : 'refusal_days'] || 182;
@@ -104,7 +122,7 @@ a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text
     const url = base + '/api/v1/consents';
     const body = JSON.stringify({
       site, visitor_id: id || null, action: x.action, granted: x.granted, source,
-      policy_version: x.policy_version, language: cfg.language || lang, page: location.pathname,
+      policy_version: x.policy_version, language: L, page: location.pathname, gpc: sig || undefined,
     });
     if (!window.fetch) {
       if (navigator.sendBeacon) navigator.sendBeacon(url, new Blob([body], { type: 'text/plain' }));
@@ -152,30 +170,37 @@ a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text
   const placeholder = (el, c) => {
     if (phs.has(el)) return;
     const cat = cats.find(x => x.key === c);
-    const ph = h('div', { class: 'accord-placeholder' },
+    const ph = h('div', { class: 'accord-placeholder', lang: L, dir },
       h('span', {}, t('placeholder').replace(/\{category\}/g, () => cat ? cat.name : c)));
-    if (cat) {
+    if (cat && !off(c)) {
       const b = h('button', { type: 'button' }, t('allow'));
-      // Grant just this category, keeping any other existing grants.
-      b.addEventListener('click', () => choose('custom', [...(cur ? cur.granted : []), c], 'banner'));
+      // Grant just this category, keeping what already applies (a decision, or the region's defaults).
+      b.addEventListener('click', () => choose('custom', [...(cur ? cur.granted : dflt), c], 'banner'));
       ph.append(' ', b);
     }
     el.before(ph);
     phs.set(el, ph);
   };
 
-  const choose = async (action, granted, source) => {
+  // Store a decision: cookie and Consent Mode update now, the server record in the background.
+  const record = (action, granted, source) => {
     const old = vid;
     const x = cur = {
       visitor_id: old || rid(), decided_at: Math.floor(Date.now() / 1000),
-      policy_version: cfg.policy.version, granted: opt.filter(k => granted.includes(k)), action,
+      policy_version: cfg.policy.version, granted: opt.filter(k => granted.includes(k) && !off(k)), action,
     };
-    showBanner(false);
-    close();
     write(x); // persist now; rewritten below with the server's id (server ids are preferred)
-    const p = post(old, x, source).then(id => {
+    update(); // before any newly granted tag is unblocked
+    return post(old, x, source).then(id => {
       if (id && cur === x && id !== x.visitor_id) { x.visitor_id = id; write(x); }
     });
+  };
+
+  const choose = async (action, granted, source) => {
+    auto = false;
+    showBanner(false);
+    close();
+    const p = record(action, granted, source), x = cur;
     await Promise.race([p, new Promise(r => setTimeout(r, 4000))]); // slow server: don't hold the page
     apply();
     fire('change', pub(x));
@@ -219,29 +244,37 @@ a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text
   };
 
   const build = () => {
-    const L = cfg.language || lang, u = cfg.urls || {};
+    const u = cfg.urls || {};
     const btn = (k, a) => h('button', { type: 'button', class: 'b', 'data-a': a }, t(k));
+    // The GPC status line, in the banner and in the dialog.
+    const note = () => gpc ? h('p', { class: 'gpc', role: 'status', title: t('gpc_explain') }, t('gpc_honored')) : '';
+    const body = { opt_out: 'banner_body_opt_out', notice: 'banner_body_notice' }[model];
     const links = h('p', {});
     for (const [href, k] of [[u.privacy || cfg.policy.url, 'privacy_link'], [u.cookies, 'cookies_link']]) {
       if (/^https?:/i.test(href || '') && t(k)) links.append(h('a', { href }, t(k))); // no javascript: URLs
     }
     heading = h('h2', { id: 'at', tabindex: '-1' }, t('banner_title'));
-    banner = h('div', { class: 'bn', role: 'region', 'aria-label': t('banner_title'), lang: L, hidden: '' },
-      heading, h('p', {}, t('banner_body')), links,
-      h('div', { class: 'bs' }, btn('accept_all', 'accept'), btn('reject_all', 'reject'), btn('customize', 'custom')));
+    banner = h('div', { class: 'bn', role: 'region', 'aria-label': t('banner_title'), lang: L, dir, hidden: '' },
+      heading, note(), h('p', {}, body && t(body) || t('banner_body')), links,
+      h('div', { class: 'bs' },
+        ...model === 'notice' ? [btn('ok', 'ok')]
+          : [btn('accept_all', 'accept'), model === 'opt_out' ? btn('do_not_sell', 'optout') : btn('reject_all', 'reject')],
+        btn('customize', 'custom')));
 
     const rows = cats.map((c, i) => {
-      const inp = h('input', { type: 'checkbox', id: 'c' + i, 'data-k': c.key, 'aria-describedby': (c.required ? 'o' + i + ' ' : '') + 'd' + i });
-      inp.checked = inp.disabled = !!c.required; // optional ones are never pre-ticked
+      const lock = c.required ? 'always_on' : off(c.key) && 'gpc_honored'; // GPC: a sale category stays off
+      const inp = h('input', { type: 'checkbox', id: 'c' + i, 'data-k': c.key, 'aria-describedby': (lock ? 'o' + i + ' ' : '') + 'd' + i });
+      inp.checked = !!c.required; // optional ones are never pre-ticked
+      inp.disabled = !!lock;
       return h('div', { class: 'c' },
         h('div', { class: 'r' }, h('label', { for: 'c' + i }, c.name || c.key),
-          c.required ? h('span', { class: 'on', id: 'o' + i }, t('always_on')) : '', inp),
+          lock ? h('span', { class: 'on', id: 'o' + i }, t(lock)) : '', inp),
         h('p', { id: 'd' + i }, c.description || ''));
     });
-    dlg = h('div', { class: 'dl', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'pt', 'aria-describedby': 'pb', lang: L },
+    dlg = h('div', { class: 'dl', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'pt', 'aria-describedby': 'pb', lang: L, dir },
       h('div', { class: 'hd' }, h('h2', { id: 'pt' }, t('preferences_title')),
         h('button', { type: 'button', class: 'x', 'data-a': 'close' }, t('close'))),
-      h('p', { id: 'pb' }, t('preferences_body')), ...rows,
+      h('p', { id: 'pb' }, t('preferences_body')), note(), ...rows,
       h('div', { class: 'bs' }, btn('save', 'save'), btn('accept_all', 'accept'), btn('reject_all', 'reject')));
     ov = h('div', { class: 'ov', hidden: '' }, dlg);
 
@@ -257,6 +290,8 @@ a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text
       if (a === 'close') close();
       else if (a === 'custom') show();
       else if (a === 'save') choose('custom', [...dlg.querySelectorAll('input:checked')].map(i => i.dataset.k), src);
+      else if (a === 'optout') choose('custom', opt.filter(k => !sale.includes(k)), src); // "do not sell or share"
+      else if (a === 'ok') auto ? showBanner(false) : choose('custom', dflt, src); // GPC already recorded: just dismiss
       else choose(a + '_all', a === 'accept' ? opt : [], src);
     });
     d.body.append(host);
@@ -285,15 +320,14 @@ a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text
     if (o) { e.preventDefault(); show(); }
   });
 
-  // Google Consent Mode v2 state for the current decision, for a later gtag('consent', 'update', …).
+  // Google Consent Mode v2 state of the current decision (or defaults): all seven types, always.
   const consentMode = () => {
-    const g = k => has(k) ? 'granted' : 'denied';
-    return {
-      ad_storage: g('marketing'), ad_user_data: g('marketing'), ad_personalization: g('marketing'),
-      analytics_storage: g('analytics'), functionality_storage: g('functional'),
-      personalization_storage: g('functional'), security_storage: 'granted',
-    };
+    const cm = cfg && cfg.consent_mode || {}, m = cm.mapping || MAP, on = cm.always_granted || ['security_storage'];
+    const s = {};
+    for (const k of TYPES) s[k] = on.includes(k) || Object.keys(m).some(c => has(c) && m[c].includes(k)) ? 'granted' : 'denied';
+    return s;
   };
+  const update = () => gtag('consent', 'update', consentMode());
 
   window.Accord = Object.freeze({
     has,
@@ -316,17 +350,33 @@ a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text
       cats = (c.categories || []).filter(x => x && x.key);
       opt = cats.filter(x => !x.required).map(x => x.key);
       req = cats.filter(x => x.required).map(x => x.key);
+      L = c.language || lang;
+      dir = c.dir === 'rtl' ? 'rtl' : 'ltr';
+      const j = c.jurisdiction || {}, cm = c.consent_mode || {};
+      if (j.model === 'opt_out' || j.model === 'notice') model = j.model;
+      sale = j.sale_categories || [];
+      sig = navigator.globalPrivacyControl === true || j.gpc_signal === true;
+      gpc = j.gpc === true && sig;
+      if (model !== 'opt_in') dflt = opt.filter(k => (j.defaults || []).includes(k) && !off(k));
+      const x = read();
+      vid = x && x.visitor_id;
+      cur = valid(x) ? x : null;
+      // Region defaults, then the state that already applies; all before any gated tag runs.
+      for (const e of cm.defaults || []) {
+        gtag('consent', 'default', { ...e.state, wait_for_update: cm.wait_for_update ?? 500, ...e.region && { region: e.region } });
+      }
+      if (!cur && gpc && model !== 'opt_in') {
+        auto = true; // record the GPC opt-out without a click, and show it once on this page
+        record('gpc', dflt, 'banner');
+      } else if (cur || model !== 'opt_in') update();
       if (d.readyState === 'loading') await new Promise(r => d.addEventListener('DOMContentLoaded', r));
       build();
     } catch (e) {
       cfg = null; // everything stays blocked
       return console.warn('[accord] consent config unavailable; optional content stays blocked.', e);
     }
-    const x = read();
-    vid = x && x.visitor_id;
-    cur = valid(x) ? x : null;
     apply();
-    if (!cur) showBanner(true);
+    if (!cur || auto) showBanner(true);
     // Gated markup added later (SPA routes, lazy widgets) is picked up too; debounced.
     let tm;
     new MutationObserver(() => { clearTimeout(tm); tm = setTimeout(apply, 50); })

@@ -15,6 +15,75 @@ pub struct Config {
     /// Sites allowed to embed the banner and record consent.
     pub sites: Vec<SiteConfig>,
     pub log: LogConfig,
+    pub geo: GeoConfig,
+    /// Which law applies where (see `rules.rs` for the shipped defaults).
+    pub rules: crate::rules::RulesConfig,
+    pub consent_mode: ConsentModeConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeoConfig {
+    /// MaxMind DB file (GeoIP2/GeoLite2 Country or City, or a flat `country_code` database).
+    /// Reloaded when the file changes.
+    pub database: Option<PathBuf>,
+    /// Seconds between checks of the database file for changes.
+    pub reload_secs: u64,
+    /// Reverse proxies whose `Forwarded`/`X-Forwarded-For` and CDN headers are believed (CIDR).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// CDN country headers to read from trusted proxies: `cloudflare`, `cloudfront`, `vercel`.
+    pub country_headers: Vec<crate::geo::Cdn>,
+    /// Allow `?region=US-CA` on the config API and pages (testing only).
+    pub allow_override: bool,
+}
+
+impl Default for GeoConfig {
+    fn default() -> Self {
+        Self {
+            database: None,
+            reload_secs: 60,
+            trusted_proxies: Vec::new(),
+            country_headers: Vec::new(),
+            allow_override: false,
+        }
+    }
+}
+
+/// Google Consent Mode v2: which consent types each category stands for.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsentModeConfig {
+    pub wait_for_update_ms: u32,
+    pub mapping: std::collections::BTreeMap<String, Vec<String>>,
+    pub always_granted: Vec<String>,
+}
+
+/// The seven Consent Mode v2 types.
+pub const CONSENT_TYPES: [&str; 7] = [
+    "ad_storage",
+    "ad_user_data",
+    "ad_personalization",
+    "analytics_storage",
+    "functionality_storage",
+    "personalization_storage",
+    "security_storage",
+];
+
+impl Default for ConsentModeConfig {
+    fn default() -> Self {
+        let m = |k: &str, v: &[&str]| (k.to_owned(), v.iter().map(|s| (*s).to_owned()).collect());
+        Self {
+            wait_for_update_ms: 500,
+            mapping: [
+                m("analytics", &["analytics_storage"]),
+                m("marketing", &["ad_storage", "ad_user_data", "ad_personalization"]),
+                m("functional", &["functionality_storage", "personalization_storage"]),
+            ]
+            .into_iter()
+            .collect(),
+            always_granted: vec!["security_storage".into()],
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -83,6 +152,9 @@ impl Default for Config {
                 ],
             }],
             log: LogConfig::default(),
+            geo: GeoConfig::default(),
+            rules: crate::rules::RulesConfig::default(),
+            consent_mode: ConsentModeConfig::default(),
         }
     }
 }
@@ -101,58 +173,37 @@ impl Default for ServerConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            path: PathBuf::from("data/accord.db"),
-            max_connections: 4,
-        }
+        Self { path: PathBuf::from("data/accord.db"), max_connections: 4 }
     }
 }
 
 impl Default for ConsentConfig {
     fn default() -> Self {
-        Self {
-            cookie_name: "accord_consent".into(),
-            consent_days: 365,
-            refusal_days: 182,
-        }
+        Self { cookie_name: "accord_consent".into(), consent_days: 365, refusal_days: 182 }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            filter: "info".into(),
-            format: "text".into(),
-        }
+        Self { filter: "info".into(), format: "text".into() }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
     }
 
     pub fn public_url(&self) -> String {
@@ -174,10 +225,7 @@ impl Config {
         }
         for s in &self.sites {
             if !crate::consent::is_site_id(&s.id) {
-                return bad(format!(
-                    "site id {:?} must match [a-z0-9][a-z0-9._-]{{0,63}}",
-                    s.id
-                ));
+                return bad(format!("site id {:?} must match [a-z0-9][a-z0-9._-]{{0,63}}", s.id));
             }
             if let Some(o) = s.origins.iter().find(|o| OriginPattern::parse(o).is_none()) {
                 return bad(format!(
@@ -187,10 +235,7 @@ impl Config {
             }
         }
         if self.site(&self.server.own_site).is_none() {
-            return bad(format!(
-                "server.own_site {:?} is not a configured site",
-                self.server.own_site
-            ));
+            return bad(format!("server.own_site {:?} is not a configured site", self.server.own_site));
         }
         if !app::model::consent::is_cookie_name(&self.consent.cookie_name) {
             return bad("consent.cookie_name must be 1-64 characters of [A-Za-z0-9_-]".into());
@@ -201,6 +246,20 @@ impl Config {
         if !(1..=64).contains(&self.database.max_connections) {
             return bad("database.max_connections must be between 1 and 64".into());
         }
+        if let Some(t) = self
+            .consent_mode
+            .mapping
+            .values()
+            .flatten()
+            .chain(&self.consent_mode.always_granted)
+            .find(|t| !CONSENT_TYPES.contains(&t.as_str()))
+        {
+            return bad(format!(
+                "consent_mode: {t:?} is not a Consent Mode v2 type ({})",
+                CONSENT_TYPES.join(", ")
+            ));
+        }
+        self.rules.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 }
@@ -226,9 +285,7 @@ impl OriginPattern {
             return None;
         }
         match rest.strip_suffix(":*") {
-            Some(host) if !host.is_empty() => Some(Self::AnyPort {
-                prefix: format!("{scheme}://{host}"),
-            }),
+            Some(host) if !host.is_empty() => Some(Self::AnyPort { prefix: format!("{scheme}://{host}") }),
             Some(_) => None,
             None => Some(Self::Exact(s.to_owned())),
         }

@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use crate::ledger::{NewRecord, Record};
 use app::model::consent::is_policy_version;
-use app::model::{Action, ConsentCookie, SiteContent, Source, VisitorId};
+use app::model::{Action, ConsentCookie, Jurisdiction, SiteContent, Source, VisitorId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -18,9 +18,7 @@ pub fn is_site_id(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
-        })
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 /// A BCP 47-ish language tag: `xx`, `xxx`, `xx-YY`, `zh-Hant-TW` …
@@ -46,6 +44,8 @@ pub struct Choice {
     pub policy_version: String,
     pub language: String,
     pub page: String,
+    /// The browser reported `navigator.globalPrivacyControl` (or the request sent `Sec-GPC: 1`).
+    pub gpc_signal: bool,
 }
 
 /// Connection facts already reduced for storage.
@@ -55,10 +55,13 @@ pub struct ClientFacts {
     pub ua_family: String,
 }
 
-/// Checks a choice against the current content and produces the record to append.
+/// Checks a choice against the current content and the visitor's jurisdiction and produces
+/// the record to append. Under Global Privacy Control (signalled and binding there) the
+/// sale/sharing categories end up denied whatever was clicked.
 pub fn to_record(
     choice: Choice,
     content: &SiteContent,
+    jurisdiction: &Jurisdiction,
     client: ClientFacts,
     now_ms: i64,
 ) -> Result<NewRecord, ApiError> {
@@ -72,22 +75,12 @@ pub fn to_record(
         ));
     }
     let known = |k: &str| content.category(k).is_some();
-    let allowed = || {
-        content
-            .categories
-            .iter()
-            .map(|c| c.key.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let allowed = || content.categories.iter().map(|c| c.key.as_str()).collect::<Vec<_>>().join(", ");
     for list in [&choice.granted, &choice.denied].into_iter().flatten() {
         if list.len() > MAX_CATEGORIES {
             return Err(ApiError::unprocessable(
                 "too_many_categories",
-                format!(
-                    "at most {MAX_CATEGORIES} categories may be listed, got {}",
-                    list.len()
-                ),
+                format!("at most {MAX_CATEGORIES} categories may be listed, got {}", list.len()),
             ));
         }
         if let Some(bad) = list.iter().find(|k| !known(k)) {
@@ -97,20 +90,18 @@ pub fn to_record(
             ));
         }
     }
-    let optional: Vec<&str> = content
-        .optional_categories()
-        .map(|c| c.key.as_str())
-        .collect();
-    let asked: Vec<&str> = choice
-        .granted
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .filter(|k| optional.contains(k))
-        .collect();
-    let granted_optional: Vec<&str> = match choice.action {
+    let optional: Vec<&str> = content.optional_categories().map(|c| c.key.as_str()).collect();
+    let asked: Vec<&str> =
+        choice.granted.iter().flatten().map(String::as_str).filter(|k| optional.contains(k)).collect();
+    let gpc_applied = choice.gpc_signal && jurisdiction.gpc;
+    let mut granted_optional: Vec<&str> = match choice.action {
         Action::AcceptAll => {
-            if choice.granted.is_some() && asked.len() != optional.len() {
+            // Under GPC a client may already leave the sale categories out of "everything".
+            let everything = optional
+                .iter()
+                .filter(|k| !(gpc_applied && jurisdiction.sale_categories.iter().any(|s| s == *k)))
+                .count();
+            if choice.granted.is_some() && asked.len() != optional.len() && asked.len() != everything {
                 return Err(ApiError::unprocessable(
                     "inconsistent_choice",
                     "action accept_all grants every category; omit `granted` or list them all",
@@ -137,27 +128,38 @@ pub fn to_record(
                     "action custom requires `granted`: the list of granted categories (may be empty)",
                 ));
             }
-            optional
-                .iter()
-                .copied()
-                .filter(|k| asked.contains(k))
-                .collect()
+            optional.iter().copied().filter(|k| asked.contains(k)).collect()
+        }
+        Action::Gpc => {
+            if !jurisdiction.gpc {
+                return Err(ApiError::unprocessable(
+                    "gpc_not_applicable",
+                    format!(
+                        "Global Privacy Control is not binding in jurisdiction {:?}; record the visitor's choice instead",
+                        jurisdiction.id
+                    ),
+                ));
+            }
+            if !choice.gpc_signal {
+                return Err(ApiError::unprocessable(
+                    "missing_gpc_signal",
+                    "action gpc requires \"gpc\": true in the body or a Sec-GPC: 1 header",
+                ));
+            }
+            optional.iter().copied().filter(|k| jurisdiction.defaults.iter().any(|d| d == k)).collect()
         }
     };
+    if gpc_applied {
+        granted_optional.retain(|k| !jurisdiction.sale_categories.iter().any(|s| s == k));
+    }
     if let Some(denied) = &choice.denied {
-        if let Some(both) = denied
-            .iter()
-            .find(|d| granted_optional.contains(&d.as_str()))
-        {
+        if let Some(both) = denied.iter().find(|d| granted_optional.contains(&d.as_str())) {
             return Err(ApiError::unprocessable(
                 "inconsistent_choice",
                 format!("category {both:?} cannot be both granted and denied"),
             ));
         }
-        if let Some(req) = denied
-            .iter()
-            .find(|d| content.category(d).is_some_and(|c| c.required))
-        {
+        if let Some(req) = denied.iter().find(|d| content.category(d).is_some_and(|c| c.required)) {
             return Err(ApiError::unprocessable(
                 "inconsistent_choice",
                 format!("category {req:?} is strictly necessary and cannot be denied"),
@@ -170,15 +172,12 @@ pub fn to_record(
         .filter(|c| c.required || granted_optional.contains(&c.key.as_str()))
         .map(|c| c.key.clone())
         .collect();
-    let denied: Vec<String> = optional
-        .iter()
-        .filter(|k| !granted_optional.contains(k))
-        .map(|k| (*k).to_owned())
-        .collect();
+    let denied: Vec<String> =
+        optional.iter().filter(|k| !granted_optional.contains(k)).map(|k| (*k).to_owned()).collect();
+    let lifetime_days =
+        if granted_optional.is_empty() { jurisdiction.refusal_days } else { jurisdiction.consent_days };
     Ok(NewRecord {
-        visitor_id: choice
-            .visitor_id
-            .unwrap_or_else(|| VisitorId(rand::random())),
+        visitor_id: choice.visitor_id.unwrap_or_else(|| VisitorId(rand::random())),
         site: choice.site,
         action: choice.action,
         source: choice.source,
@@ -191,6 +190,11 @@ pub fn to_record(
         ip_reduced: client.ip_reduced,
         ua_family: client.ua_family,
         recorded_at_ms: now_ms,
+        region: jurisdiction.region.clone(),
+        jurisdiction: jurisdiction.id.clone(),
+        rule_version: jurisdiction.rule_version.clone(),
+        gpc_applied,
+        expires_at_ms: now_ms.saturating_add(i64::from(lifetime_days) * 86_400_000),
     })
 }
 
@@ -221,20 +225,6 @@ pub fn check_policy_version(v: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Seconds a record stays valid: refusals are asked again sooner.
-fn lifetime_ms(record: &NewRecord, content: &SiteContent) -> i64 {
-    let anything_optional = record
-        .granted
-        .iter()
-        .any(|k| content.category(k).is_some_and(|c| !c.required));
-    let days = if anything_optional {
-        content.consent.consent_days
-    } else {
-        content.consent.refusal_days
-    };
-    i64::from(days) * 86_400_000
-}
-
 /// The browser-side form of a record (cookie format v1).
 pub fn cookie_for(record: &NewRecord, content: &SiteContent) -> ConsentCookie {
     ConsentCookie {
@@ -250,17 +240,14 @@ pub fn cookie_for(record: &NewRecord, content: &SiteContent) -> ConsentCookie {
     }
 }
 
-pub fn cookie_max_age_secs(record: &NewRecord, content: &SiteContent) -> i64 {
-    lifetime_ms(record, content) / 1000
+pub fn cookie_max_age_secs(record: &NewRecord) -> i64 {
+    (record.expires_at_ms - record.recorded_at_ms).max(0) / 1000
 }
 
 pub fn rfc3339_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
 
@@ -282,6 +269,10 @@ pub struct RecordView {
     pub ua_family: String,
     pub recorded_at: String,
     pub expires_at: String,
+    pub region: Option<String>,
+    pub jurisdiction: String,
+    pub rule_version: String,
+    pub gpc_applied: bool,
     pub cookie: String,
 }
 
@@ -303,7 +294,11 @@ impl RecordView {
             ip_network: d.ip_reduced.clone(),
             ua_family: d.ua_family.clone(),
             recorded_at: rfc3339_ms(d.recorded_at_ms),
-            expires_at: rfc3339_ms(d.recorded_at_ms.saturating_add(lifetime_ms(d, content))),
+            expires_at: rfc3339_ms(d.expires_at_ms),
+            region: d.region.clone(),
+            jurisdiction: d.jurisdiction.clone(),
+            rule_version: d.rule_version.clone(),
+            gpc_applied: d.gpc_applied,
             cookie: cookie_for(d, content).to_string(),
         }
     }
@@ -327,14 +322,23 @@ pub struct DecisionView {
     pub recorded_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_version: Option<String>,
+    pub gpc_applied: bool,
     pub current_policy_version: String,
-    /// Effective permission per category: a category counts as granted only under a valid decision.
+    /// Effective permission per category: the valid decision's; without one, the defaults of
+    /// the jurisdiction the caller named (nothing optional when none was named).
     pub categories: BTreeMap<String, bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<bool>,
 }
 
 impl DecisionView {
+    /// `fallback` is the jurisdiction (and GPC signal) of a visitor without a valid decision.
     pub fn new(
         visitor: VisitorId,
         site: &str,
@@ -342,22 +346,21 @@ impl DecisionView {
         content: &SiteContent,
         now_ms: i64,
         category: Option<&str>,
+        fallback: (&Jurisdiction, bool),
     ) -> Self {
-        let valid_record = latest.filter(|r| {
-            r.data.policy_version == content.policy.version
-                && now_ms
-                    < r.data
-                        .recorded_at_ms
-                        .saturating_add(lifetime_ms(&r.data, content))
-        });
+        let valid_record = latest
+            .filter(|r| r.data.policy_version == content.policy.version && now_ms < r.data.expires_at_ms);
+        let (j, gpc_signal) = fallback;
+        let sale_off = |k: &String| gpc_signal && j.gpc && j.sale_categories.contains(k);
         let categories: BTreeMap<String, bool> = content
             .categories
             .iter()
             .map(|c| {
-                (
-                    c.key.clone(),
-                    c.required || valid_record.is_some_and(|r| r.data.granted.contains(&c.key)),
-                )
+                let on = match valid_record {
+                    Some(r) => r.data.granted.contains(&c.key),
+                    None => j.defaults.contains(&c.key) && !sale_off(&c.key),
+                };
+                (c.key.clone(), c.required || on)
             })
             .collect();
         let allowed = category.map(|k| categories.get(k).copied().unwrap_or(false));
@@ -370,13 +373,11 @@ impl DecisionView {
             action: latest.map(|r| r.data.action),
             policy_version: latest.map(|r| r.data.policy_version.clone()),
             recorded_at: latest.map(|r| rfc3339_ms(r.data.recorded_at_ms)),
-            expires_at: latest.map(|r| {
-                rfc3339_ms(
-                    r.data
-                        .recorded_at_ms
-                        .saturating_add(lifetime_ms(&r.data, content)),
-                )
-            }),
+            expires_at: latest.map(|r| rfc3339_ms(r.data.expires_at_ms)),
+            jurisdiction: latest.map(|r| r.data.jurisdiction.clone()),
+            region: latest.and_then(|r| r.data.region.clone()),
+            rule_version: latest.map(|r| r.data.rule_version.clone()),
+            gpc_applied: latest.is_some_and(|r| r.data.gpc_applied),
             current_policy_version: content.policy.version.clone(),
             categories,
             allowed,

@@ -35,34 +35,19 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest {
-            code,
-            message: message.into(),
-        }
+        Self::BadRequest { code, message: message.into() }
     }
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Unprocessable {
-            code,
-            message: message.into(),
-        }
+        Self::Unprocessable { code, message: message.into() }
     }
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::NotFound {
-            code,
-            message: message.into(),
-        }
+        Self::NotFound { code, message: message.into() }
     }
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Forbidden {
-            code,
-            message: message.into(),
-        }
+        Self::Forbidden { code, message: message.into() }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            message: message.into(),
-        }
+        Self::Conflict { code, message: message.into() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -102,9 +87,7 @@ impl From<crate::ledger::LedgerError> for ApiError {
         match e {
             LedgerError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "storage unavailable");
-                Self::Unavailable {
-                    retry_after_secs: 1,
-                }
+                Self::Unavailable { retry_after_secs: 1 }
             }
             LedgerError::Corrupt(msg) | LedgerError::Other(msg) => Self::Internal(msg),
         }
@@ -120,8 +103,7 @@ impl IntoResponse for ApiError {
         let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
         let mut res = (status, axum::Json(body)).into_response();
         if let Self::Unavailable { retry_after_secs } = self {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         res
     }

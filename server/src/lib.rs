@@ -10,6 +10,9 @@
 //! - `content`: default content (policy, cookie registry, responsibility matrix).
 //! - `consent`: validation of a choice into an append-only record.
 //! - `privacy`: IP reduction and user-agent families (what is stored about a visitor).
+//! - `geo`: where the visitor is (client IP behind proxies, CDN headers, MaxMind DB).
+//! - `rules`: which consent model applies where (opt-in, opt-out + GPC, notice).
+//! - `i18n`: message catalogs and language negotiation.
 //! - `error`: the one API error type and its HTTP mapping.
 
 pub mod cli;
@@ -17,9 +20,12 @@ pub mod config;
 pub mod consent;
 pub mod content;
 pub mod error;
+pub mod geo;
 pub mod http;
+pub mod i18n;
 pub mod ledger;
 pub mod privacy;
+pub mod rules;
 pub mod server;
 pub mod state;
 pub mod telemetry;

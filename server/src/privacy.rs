@@ -43,12 +43,7 @@ pub fn ua_family(ua: Option<&str>) -> &'static str {
         "chrome"
     } else if has("safari/") {
         "safari"
-    } else if has("curl/")
-        || has("wget/")
-        || has("python")
-        || has("reqwest")
-        || has("go-http-client")
-    {
+    } else if has("curl/") || has("wget/") || has("python") || has("reqwest") || has("go-http-client") {
         "http-client"
     } else {
         "other"
@@ -61,18 +56,9 @@ mod tests {
 
     #[test]
     fn reduces_addresses_to_networks() {
-        assert_eq!(
-            reduce_ip("203.0.113.77".parse().expect("ip")),
-            "203.0.113.0/24"
-        );
-        assert_eq!(
-            reduce_ip("2001:db8:abcd:12::1".parse().expect("ip")),
-            "2001:db8:abcd::/48"
-        );
-        assert_eq!(
-            reduce_ip("::ffff:198.51.100.9".parse().expect("ip")),
-            "198.51.100.0/24"
-        );
+        assert_eq!(reduce_ip("203.0.113.77".parse().expect("ip")), "203.0.113.0/24");
+        assert_eq!(reduce_ip("2001:db8:abcd:12::1".parse().expect("ip")), "2001:db8:abcd::/48");
+        assert_eq!(reduce_ip("::ffff:198.51.100.9".parse().expect("ip")), "198.51.100.0/24");
     }
 
     #[test]
@@ -80,15 +66,10 @@ mod tests {
         let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36";
         assert_eq!(ua_family(Some(chrome)), "chrome");
         assert_eq!(
-            ua_family(Some(
-                "Mozilla/5.0 (Macintosh) AppleWebKit/605 Version/17 Safari/605"
-            )),
+            ua_family(Some("Mozilla/5.0 (Macintosh) AppleWebKit/605 Version/17 Safari/605")),
             "safari"
         );
-        assert_eq!(
-            ua_family(Some("Mozilla/5.0 Gecko/20100101 Firefox/128.0")),
-            "firefox"
-        );
+        assert_eq!(ua_family(Some("Mozilla/5.0 Gecko/20100101 Firefox/128.0")), "firefox");
         assert_eq!(ua_family(Some(&format!("{chrome} Edg/156"))), "edge");
         assert_eq!(ua_family(Some("Googlebot/2.1")), "bot");
         assert_eq!(ua_family(None), "unknown");

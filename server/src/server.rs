@@ -17,11 +17,10 @@ pub enum StartError {
     Ledger(#[from] LedgerError),
     #[error("content: {0}")]
     Content(#[from] ContentError),
+    #[error("message catalogs: {0}")]
+    Catalog(#[from] crate::i18n::CatalogError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -44,11 +43,17 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         .site_pkg_dir("pkg")
         .site_addr(config.server.bind)
         .build();
+    let geo = Arc::new(crate::geo::Geo::new(&config.geo));
+    let rules = Arc::new(crate::rules::Rules::new(config.rules.clone()));
+    let catalogs = Arc::new(crate::i18n::Catalogs::load()?);
     Ok(AppState {
         config: Arc::new(config),
         ledger,
         content: ContentHandle::new(site),
         leptos_options,
+        geo,
+        rules,
+        catalogs,
     })
 }
 
@@ -63,13 +68,9 @@ pub async fn migrate(config: &Config) -> Result<(), StartError> {
 pub async fn serve(config: Config) -> Result<(), StartError> {
     let addr = config.server.bind;
     let state = build_state(config).await?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
-    tracing::info!(
-        "Accord listening on http://{}",
-        listener.local_addr().map_err(StartError::Serve)?
-    );
+    spawn_geo_reloader(&state);
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+    tracing::info!("Accord listening on http://{}", listener.local_addr().map_err(StartError::Serve)?);
     run(listener, state, shutdown_signal()).await
 }
 
@@ -80,13 +81,30 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let app = crate::http::router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(StartError::Serve)
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(StartError::Serve)
+}
+
+/// Checks the GeoIP database file for changes every `geo.reload_secs` seconds.
+pub fn spawn_geo_reloader(state: &AppState) {
+    if state.geo.database().is_none() {
+        return;
+    }
+    let geo = state.geo.clone();
+    let every = std::time::Duration::from_secs(state.config.geo.reload_secs.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // File I/O and parsing run off the async workers.
+            let geo = geo.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || geo.database().map(|db| db.reload_if_changed())).await;
+        }
+    });
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -13,6 +13,9 @@ pub struct AppState {
     pub ledger: Arc<dyn Ledger>,
     pub content: ContentHandle,
     pub leptos_options: LeptosOptions,
+    pub geo: Arc<crate::geo::Geo>,
+    pub rules: Arc<crate::rules::Rules>,
+    pub catalogs: Arc<crate::i18n::Catalogs>,
 }
 
 /// The currently published content. Swapped whole when a new version is published, so a

@@ -16,7 +16,8 @@ pub fn accord_binary() -> PathBuf {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the accord binary failed");
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+        let target =
+            std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
         target.join("debug/accord")
     })
     .clone()

@@ -41,21 +41,11 @@ impl Driver {
             .spawn()
             .expect("chromedriver starts");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not listen on {port}"
-            );
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Self {
-            child,
-            port,
-            profiles: Mutex::new(Vec::new()),
-        }
+        Self { child, port, profiles: Mutex::new(Vec::new()) }
     }
 
     /// A new headless browser session; `javascript: false` disables scripts entirely.
@@ -65,10 +55,7 @@ impl Driver {
         self.profiles.lock().expect("profiles").push(dir);
         let mut prefs = serde_json::Map::new();
         if !javascript {
-            prefs.insert(
-                "profile.managed_default_content_settings.javascript".into(),
-                json!(2),
-            );
+            prefs.insert("profile.managed_default_content_settings.javascript".into(), json!(2));
         }
         let caps = json!({
             "browserName": "chrome",
@@ -83,9 +70,7 @@ impl Driver {
                 "prefs": prefs,
             }
         });
-        let Value::Object(caps) = caps else {
-            unreachable!("json object")
-        };
+        let Value::Object(caps) = caps else { unreachable!("json object") };
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         ClientBuilder::new(connector)
             .capabilities(caps)
@@ -106,9 +91,7 @@ impl Drop for Driver {
 
 /// Runs `script` (a function body) and returns its value.
 pub async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    c.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
 }
 
 /// Polls `script` until it returns `true`, or fails after `secs` with `what`.
@@ -128,9 +111,7 @@ pub async fn press(c: &Client, keys: &[char]) {
     use fantoccini::actions::{InputSource, KeyAction, KeyActions};
     let mut actions = KeyActions::new("keyboard".into());
     for k in keys {
-        actions = actions
-            .then(KeyAction::Down { value: *k })
-            .then(KeyAction::Up { value: *k });
+        actions = actions.then(KeyAction::Down { value: *k }).then(KeyAction::Up { value: *k });
     }
     c.perform_actions(actions).await.expect("key actions");
 }
@@ -144,21 +125,11 @@ pub async fn click(c: &Client, expr: &str) {
          const r = e.getBoundingClientRect(); return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];"
     );
     let at = js(c, &script).await;
-    let (Some(x), Some(y)) = (at[0].as_i64(), at[1].as_i64()) else {
-        panic!("nothing to click: {expr}")
-    };
+    let (Some(x), Some(y)) = (at[0].as_i64(), at[1].as_i64()) else { panic!("nothing to click: {expr}") };
     let actions = MouseActions::new("mouse".into())
-        .then(PointerAction::MoveTo {
-            duration: None,
-            x,
-            y,
-        })
-        .then(PointerAction::Down {
-            button: MOUSE_BUTTON_LEFT,
-        })
-        .then(PointerAction::Up {
-            button: MOUSE_BUTTON_LEFT,
-        });
+        .then(PointerAction::MoveTo { duration: None, x, y })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
     c.perform_actions(actions).await.expect("pointer actions");
 }
 
@@ -208,24 +179,14 @@ impl MarketingSite {
             .route("/", get(move || std::future::ready(Html(page.clone()))))
             .route(
                 "/crm.js",
-                get(|| async {
-                    (
-                        [("content-type", "text/javascript")],
-                        "window.__crmRan = true;",
-                    )
-                }),
+                get(|| async { ([("content-type", "text/javascript")], "window.__crmRan = true;") }),
             )
             .route("/frame", get(|| async { Html("<p>map</p>") }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self {
-            base: format!("http://localhost:{port}"),
-            _task: task,
-        }
+        Self { base: format!("http://localhost:{port}"), _task: task }
     }
 }

@@ -18,10 +18,7 @@ pub mod browser;
 
 /// The repository root (tests/ is one level below it).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
 }
 
 /// The address in-process requests appear to come from.
@@ -48,10 +45,9 @@ impl TestAppBuilder {
     }
 
     pub fn site(mut self, id: &str, origins: &[&str]) -> Self {
-        self.config.sites.push(SiteConfig {
-            id: id.into(),
-            origins: origins.iter().map(|o| (*o).into()).collect(),
-        });
+        self.config
+            .sites
+            .push(SiteConfig { id: id.into(), origins: origins.iter().map(|o| (*o).into()).collect() });
         self
     }
 
@@ -65,9 +61,7 @@ impl TestAppBuilder {
         self.config.database.path = dir.path().join("accord.db");
         self.config.validate().expect("test config is valid");
         accord::telemetry::init(&self.config.log);
-        let state = accord::server::build_state(self.config)
-            .await
-            .expect("state builds");
+        let state = accord::server::build_state(self.config).await.expect("state builds");
         let router = accord::http::router(state.clone());
         TestApp { dir, state, router }
     }
@@ -88,12 +82,8 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn text(&self) -> String {
@@ -107,12 +97,8 @@ impl TestResponse {
     /// Asserts the documented error shape and returns the code.
     pub fn error_code(&self) -> String {
         let j = self.json();
-        let code = j["error"]["code"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error.code in {j}"));
-        let message = j["error"]["message"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error.message in {j}"));
+        let code = j["error"]["code"].as_str().unwrap_or_else(|| panic!("no error.code in {j}"));
+        let message = j["error"]["message"].as_str().unwrap_or_else(|| panic!("no error.message in {j}"));
         assert!(!message.is_empty(), "empty error message in {j}");
         code.to_owned()
     }
@@ -135,34 +121,19 @@ impl TestApp {
     pub async fn send(&self, mut req: Request<Body>) -> TestResponse {
         let addr: SocketAddr = CLIENT_ADDR.parse().expect("addr");
         req.extensions_mut().insert(ConnectInfo(addr));
-        let res = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("router is infallible");
+        let res = self.router.clone().oneshot(req).await.expect("router is infallible");
         let (parts, body) = res.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
-        TestResponse {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        TestResponse { status: parts.status, headers: parts.headers, body }
     }
 
     pub async fn get(&self, uri: &str) -> TestResponse {
-        self.send(Request::get(uri).body(Body::empty()).expect("request"))
-            .await
+        self.send(Request::get(uri).body(Body::empty()).expect("request")).await
     }
 
     pub async fn post(&self, uri: &str, content_type: &str, body: impl Into<Body>) -> TestResponse {
-        self.send(
-            Request::post(uri)
-                .header("content-type", content_type)
-                .body(body.into())
-                .expect("request"),
-        )
-        .await
+        self.send(Request::post(uri).header("content-type", content_type).body(body.into()).expect("request"))
+            .await
     }
 
     pub async fn post_json(&self, uri: &str, body: &serde_json::Value) -> TestResponse {
@@ -171,9 +142,7 @@ impl TestApp {
 
     /// Serves the app on 127.0.0.1:0 until the returned handle is dropped.
     pub async fn spawn(self) -> Running {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = self.state.clone();
@@ -183,12 +152,7 @@ impl TestApp {
             })
             .await
         });
-        Running {
-            base: format!("http://{addr}"),
-            app: self,
-            shutdown: Some(tx),
-            task: Some(task),
-        }
+        Running { base: format!("http://{addr}"), app: self, shutdown: Some(tx), task: Some(task) }
     }
 }
 

@@ -1,4 +1,4 @@
-use super::{Banner, GatedDemoSnippets};
+use super::{Banner, GatedDemoSnippets, LanguageSwitcher};
 use crate::shell::use_content;
 use leptos::prelude::*;
 
@@ -7,8 +7,10 @@ use leptos::prelude::*;
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let content = use_content();
-    let t = |k: &str| content.catalog.t(k).to_owned();
-    let decision = crate::visitor::valid_decision(&content);
+    let ctx = crate::visitor::use_request();
+    let t = |k: &str| ctx.t(k).to_owned();
+    let decision = crate::visitor::valid_decision(&content, &ctx);
+    let granted = crate::visitor::effective_grants(decision.as_ref(), &ctx);
     // The preference center is itself the consent interface: a banner there would only
     // cover its form.
     let on_preferences = crate::visitor::current_path() == "/preferences";
@@ -25,6 +27,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <li><a href="/preferences">{t("nav.preferences")}</a></li>
                 </ul>
             </nav>
+            <LanguageSwitcher/>
         </header>
         <main id="main" tabindex="-1">{children()}</main>
         <footer class="site-footer">
@@ -32,6 +35,6 @@ pub fn Layout(children: Children) -> impl IntoView {
             <span>{format!("{} {}", t("footer.policy_version"), content.policy.version)}</span>
         </footer>
         {banner}
-        <GatedDemoSnippets decision/>
+        <GatedDemoSnippets granted/>
     }
 }

@@ -2,8 +2,10 @@
 
 mod banner;
 mod gated;
+mod language;
 mod layout;
 
 pub use banner::{Banner, BannerChoices, ChoiceLabels};
 pub use gated::GatedDemoSnippets;
+pub use language::LanguageSwitcher;
 pub use layout::Layout;

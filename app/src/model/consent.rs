@@ -79,15 +79,12 @@ pub enum Action {
     RejectAll,
     Custom,
     Withdraw,
+    /// The browser's Global Privacy Control signal was applied without a click.
+    Gpc,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [
-        Self::AcceptAll,
-        Self::RejectAll,
-        Self::Custom,
-        Self::Withdraw,
-    ];
+    pub const ALL: [Action; 5] = [Self::AcceptAll, Self::RejectAll, Self::Custom, Self::Withdraw, Self::Gpc];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -95,6 +92,7 @@ impl Action {
             Self::RejectAll => "reject_all",
             Self::Custom => "custom",
             Self::Withdraw => "withdraw",
+            Self::Gpc => "gpc",
         }
     }
 
@@ -162,24 +160,19 @@ pub fn is_category_key(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 32
         && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// A policy version id: `^[A-Za-z0-9._-]{1,32}$`.
 pub fn is_policy_version(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 32
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 /// A cookie name we are willing to emit: `^[A-Za-z0-9_-]{1,64}$`.
 pub fn is_cookie_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
 /// The decision stored in the visitor's browser.
@@ -225,12 +218,7 @@ impl ConsentCookie {
                 }
             }
         }
-        Ok(Self {
-            visitor_id,
-            decided_at,
-            policy_version: (*version).to_owned(),
-            granted: keys,
-        })
+        Ok(Self { visitor_id, decided_at, policy_version: (*version).to_owned(), granted: keys })
     }
 
     pub fn grants(&self, category: &str) -> bool {
@@ -238,25 +226,17 @@ impl ConsentCookie {
     }
 
     /// Seconds the decision stays valid: refusals are asked again sooner (CNIL: ~6 months).
-    pub fn lifetime_secs(&self, settings: &super::ConsentSettings) -> i64 {
-        let days = if self.granted.is_empty() {
-            settings.refusal_days
-        } else {
-            settings.consent_days
-        };
+    pub fn lifetime_secs(&self, consent_days: u32, refusal_days: u32) -> i64 {
+        let days = if self.granted.is_empty() { refusal_days } else { consent_days };
         i64::from(days) * 86_400
     }
 
-    /// Valid = made under the current policy version and not expired at `now` (unix seconds).
-    pub fn is_valid(
-        &self,
-        current_version: &str,
-        now: i64,
-        settings: &super::ConsentSettings,
-    ) -> bool {
+    /// Valid = made under the current policy version, not in the future, not expired at
+    /// `now` (unix seconds) under the given lifetimes.
+    pub fn is_valid(&self, current_version: &str, now: i64, consent_days: u32, refusal_days: u32) -> bool {
         self.policy_version == current_version
             && self.decided_at <= now + 300
-            && now < self.decided_at.saturating_add(self.lifetime_secs(settings))
+            && now < self.decided_at.saturating_add(self.lifetime_secs(consent_days, refusal_days))
     }
 }
 
@@ -280,7 +260,6 @@ impl fmt::Display for ConsentCookie {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ConsentSettings;
 
     const VID: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
@@ -306,41 +285,29 @@ mod tests {
         let cases = [
             ("", CookieError::WrongFieldCount),
             ("2~a~1~v~", CookieError::UnsupportedFormat),
-            (
-                &*format!("1~{}~1~v~", VID.to_uppercase()),
-                CookieError::BadVisitorId,
-            ),
+            (&*format!("1~{}~1~v~", VID.to_uppercase()), CookieError::BadVisitorId),
             (&*format!("1~{VID}~-1~v~"), CookieError::BadTimestamp),
             (&*format!("1~{VID}~1~v 1~"), CookieError::BadPolicyVersion),
             (&*format!("1~{VID}~1~v~Analytics"), CookieError::BadCategory),
             (&*format!("1~{VID}~1~v~a..b"), CookieError::BadCategory),
-            (
-                &*format!("1~{VID}~1~v~a~extra"),
-                CookieError::WrongFieldCount,
-            ),
+            (&*format!("1~{VID}~1~v~a~extra"), CookieError::WrongFieldCount),
         ];
         for (raw, want) in cases {
             assert_eq!(ConsentCookie::parse(raw), Err(want), "{raw}");
         }
-        assert_eq!(
-            ConsentCookie::parse(&"x".repeat(2000)),
-            Err(CookieError::TooLong)
-        );
+        assert_eq!(ConsentCookie::parse(&"x".repeat(2000)), Err(CookieError::TooLong));
     }
 
     #[test]
     fn validity_follows_version_and_lifetime() {
-        let s = ConsentSettings {
-            cookie_name: "c".into(),
-            consent_days: 10,
-            refusal_days: 5,
-        };
         let granted = ConsentCookie::parse(&format!("1~{VID}~0~v1~analytics")).expect("parses");
-        assert!(granted.is_valid("v1", 9 * 86_400, &s));
-        assert!(!granted.is_valid("v1", 10 * 86_400, &s));
-        assert!(!granted.is_valid("v2", 1, &s));
+        assert!(granted.is_valid("v1", 9 * 86_400, 10, 5));
+        assert!(!granted.is_valid("v1", 10 * 86_400, 10, 5));
+        assert!(!granted.is_valid("v2", 1, 10, 5));
         let refused = ConsentCookie::parse(&format!("1~{VID}~0~v1~")).expect("parses");
-        assert!(refused.is_valid("v1", 4 * 86_400, &s));
-        assert!(!refused.is_valid("v1", 5 * 86_400, &s));
+        assert!(refused.is_valid("v1", 4 * 86_400, 10, 5));
+        assert!(!refused.is_valid("v1", 5 * 86_400, 10, 5));
+        let future = ConsentCookie::parse(&format!("1~{VID}~100000~v1~")).expect("parses");
+        assert!(!future.is_valid("v1", 1000, 10, 5), "a cookie from the future is not trusted");
     }
 }

@@ -2,7 +2,6 @@
 //! responsibility matrix and consent settings. The server builds one snapshot per published
 //! version and hands it to the app through context.
 
-use super::i18n::Catalog;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -13,7 +12,6 @@ pub struct SiteContent {
     pub cookies: Vec<CookieEntry>,
     pub responsibility: Responsibility,
     pub consent: ConsentSettings,
-    pub catalog: Catalog,
 }
 
 impl SiteContent {
@@ -146,10 +144,8 @@ pub struct Duty {
     pub items: Vec<String>,
 }
 
-/// How long decisions last and where they are kept.
+/// Where decisions are kept in the browser (lifetimes depend on the jurisdiction).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentSettings {
     pub cookie_name: String,
-    pub consent_days: u32,
-    pub refusal_days: u32,
 }

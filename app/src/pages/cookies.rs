@@ -6,7 +6,8 @@ use leptos_meta::Title;
 #[component]
 pub fn CookiesPage() -> impl IntoView {
     let content = use_content();
-    let t = |k: &str| content.catalog.t(k).to_owned();
+    let ctx = crate::visitor::use_request();
+    let t = |k: &str| ctx.t(k).to_owned();
     let sections = content
         .categories
         .iter()
@@ -28,8 +29,8 @@ pub fn CookiesPage() -> impl IntoView {
             let status = if cat.required { t("cookies.always_on") } else { t("cookies.needs_consent") };
             view! {
                 <section class="category" id=format!("category-{}", cat.key) aria-labelledby=format!("h-{}", cat.key)>
-                    <h2 id=format!("h-{}", cat.key)>{cat.name.clone()} " " <span class="badge">{status}</span></h2>
-                    <p>{cat.description.clone()}</p>
+                    <h2 id=format!("h-{}", cat.key)>{ctx.category_name(&content, &cat.key)} " " <span class="badge">{status}</span></h2>
+                    <p>{ctx.category_description(&content, &cat.key)}</p>
                     <div class="table-wrap">
                         <table>
                             <thead>

@@ -1,24 +1,15 @@
-use crate::shell::use_content;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let content = use_content();
-    let t = |k: &str| content.catalog.t(k).to_owned();
+    let ctx = crate::visitor::use_request();
+    let t = |k: &str| ctx.t(k).to_owned();
     let links = [
         ("/privacy", "home.privacy_title", "home.privacy_text"),
         ("/cookies", "home.cookies_title", "home.cookies_text"),
-        (
-            "/responsibility",
-            "home.responsibility_title",
-            "home.responsibility_text",
-        ),
-        (
-            "/preferences",
-            "home.preferences_title",
-            "home.preferences_text",
-        ),
+        ("/responsibility", "home.responsibility_title", "home.responsibility_text"),
+        ("/preferences", "home.preferences_title", "home.preferences_text"),
     ];
     view! {
         <Title text=t("site.name")/>

@@ -1,4 +1,3 @@
-use crate::shell::use_content;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -9,8 +8,8 @@ pub fn NotFoundPage() -> impl IntoView {
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(http::StatusCode::NOT_FOUND);
     }
-    let content = use_content();
-    let t = |k: &str| content.catalog.t(k).to_owned();
+    let ctx = crate::visitor::use_request();
+    let t = |k: &str| ctx.t(k).to_owned();
     view! {
         <Title text=t("notfound.title")/>
         <h1>{t("notfound.title")}</h1>

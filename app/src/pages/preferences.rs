@@ -6,10 +6,7 @@ use leptos_meta::Title;
 fn format_time(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
 
@@ -17,9 +14,16 @@ fn format_time(unix: i64) -> String {
 #[component]
 pub fn PreferencesPage() -> impl IntoView {
     let content = use_content();
-    let t = |k: &str| content.catalog.t(k).to_owned();
+    let ctx = crate::visitor::use_request();
+    let t = |k: &str| ctx.t(k).to_owned();
     let stored = stored_decision(&content);
-    let valid = crate::visitor::valid_decision(&content).is_some();
+    let valid_decision = crate::visitor::valid_decision(&content, &ctx);
+    let valid = valid_decision.is_some();
+    let in_effect = crate::visitor::effective_grants(valid_decision.as_ref(), &ctx);
+    let gpc = ctx.gpc_applies();
+    let j = &ctx.jurisdiction;
+    let model_text = t(&format!("model.{}", j.model.as_str()));
+    let region = j.region.clone().unwrap_or_else(|| "—".to_owned());
     let saved = query_param("saved").is_some_and(|v| v == "1");
 
     let current = match &stored {
@@ -29,13 +33,9 @@ pub fn PreferencesPage() -> impl IntoView {
                 .categories
                 .iter()
                 .filter(|c| c.required || d.grants(&c.key))
-                .map(|c| c.name.clone())
+                .map(|c| ctx.category_name(&content, &c.key))
                 .collect();
-            let state = if valid {
-                t("prefs.state_valid")
-            } else {
-                t("prefs.state_outdated")
-            };
+            let state = if valid { t("prefs.state_valid") } else { t("prefs.state_outdated") };
             view! {
                 <dl class="current">
                     <dt>{t("prefs.state")}</dt><dd class="decision-state">{state}</dd>
@@ -55,14 +55,21 @@ pub fn PreferencesPage() -> impl IntoView {
         .iter()
         .map(|c| {
             let id = format!("pref-{}", c.key);
-            let checked = c.required || stored.as_ref().is_some_and(|d| d.grants(&c.key));
-            let note = c.required.then(|| view! { <span class="badge">{t("cookies.always_on")}</span> });
+            let locked = gpc && j.sale_categories.contains(&c.key);
+            let checked = c.required || (!locked && in_effect.contains(&c.key));
+            let note = if c.required {
+                Some(view! { <span class="badge">{t("cookies.always_on")}</span> })
+            } else if locked {
+                Some(view! { <span class="badge gpc">{t("gpc.honored")}</span> })
+            } else {
+                None
+            };
             view! {
                 <div class="pref-row">
                     <input type="checkbox" name="granted" value=c.key.clone() id=id.clone()
-                        checked=checked disabled=c.required aria-describedby=format!("{id}-desc")/>
-                    <label for=id.clone()>{c.name.clone()} " " {note}</label>
-                    <p id=format!("{id}-desc")>{c.description.clone()} " "
+                        checked=checked disabled=c.required || locked aria-describedby=format!("{id}-desc")/>
+                    <label for=id.clone()>{ctx.category_name(&content, &c.key)} " " {note}</label>
+                    <p id=format!("{id}-desc")>{ctx.category_description(&content, &c.key)} " "
                         <a href=format!("/cookies#category-{}", c.key)>{t("prefs.see_cookies")}</a></p>
                 </div>
             }
@@ -75,9 +82,17 @@ pub fn PreferencesPage() -> impl IntoView {
         <h1>{t("prefs.title")}</h1>
         {saved.then(|| view! { <p class="notice" role="status">{t("prefs.saved")}</p> })}
         <p class="lead">{t("prefs.lead")}</p>
+        {gpc.then(|| view! { <p class="notice gpc" role="status">{t("gpc.honored")} " — " {t("gpc.explain")}</p> })}
         <section aria-labelledby="current-title">
             <h2 id="current-title">{t("prefs.current")}</h2>
             {current}
+        </section>
+        <section aria-labelledby="rules-title">
+            <h2 id="rules-title">{t("prefs.rules")}</h2>
+            <dl class="current">
+                <dt>{t("prefs.region")}</dt><dd class="jurisdiction-region">{region}</dd>
+                <dt>{t("prefs.rules")}</dt><dd class="jurisdiction-model" data-model=j.model.as_str()>{model_text}</dd>
+            </dl>
         </section>
         <form method="post" action="/consent" class="preferences-form" aria-labelledby="choose-title">
             <h2 id="choose-title">{t("prefs.choose")}</h2>

@@ -5,14 +5,11 @@ use leptos_meta::Title;
 #[component]
 pub fn PrivacyPage() -> impl IntoView {
     let content = use_content();
-    let t = |k: &str| content.catalog.t(k).to_owned();
+    let ctx = crate::visitor::use_request();
+    let t = |k: &str| ctx.t(k).to_owned();
     let policy = &content.policy;
-    let last_update = policy
-        .changelog
-        .iter()
-        .map(|c| c.date.as_str())
-        .max()
-        .unwrap_or(&policy.effective_date);
+    let last_update =
+        policy.changelog.iter().map(|c| c.date.as_str()).max().unwrap_or(&policy.effective_date);
     let toc = policy
         .toc
         .iter()
@@ -22,11 +19,7 @@ pub fn PrivacyPage() -> impl IntoView {
         .changelog
         .iter()
         .map(|c| {
-            let kind = if c.material {
-                t("privacy.material")
-            } else {
-                t("privacy.minor")
-            };
+            let kind = if c.material { t("privacy.material") } else { t("privacy.minor") };
             view! {
                 <li>
                     <time datetime=c.date.clone()>{c.date.clone()}</time>

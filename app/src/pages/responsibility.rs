@@ -7,8 +7,7 @@ fn items(list: &[String]) -> AnyView {
     if list.is_empty() {
         view! { <span class="none" aria-label="none">"—"</span> }.into_any()
     } else {
-        view! { <ul>{list.iter().map(|i| view! { <li>{i.clone()}</li> }).collect_view()}</ul> }
-            .into_any()
+        view! { <ul>{list.iter().map(|i| view! { <li>{i.clone()}</li> }).collect_view()}</ul> }.into_any()
     }
 }
 
@@ -16,7 +15,8 @@ fn items(list: &[String]) -> AnyView {
 #[component]
 pub fn ResponsibilityPage() -> impl IntoView {
     let content = use_content();
-    let t = |k: &str| content.catalog.t(k).to_owned();
+    let ctx = crate::visitor::use_request();
+    let t = |k: &str| ctx.t(k).to_owned();
     let r = &content.responsibility;
     let rows = r
         .areas

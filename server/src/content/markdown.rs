@@ -34,10 +34,7 @@ pub fn render(markdown: &str) -> (String, Vec<TocEntry>) {
                 n += 1;
             }
             if level == HeadingLevel::H2 {
-                toc.push(TocEntry {
-                    id: id.clone(),
-                    title: text,
-                });
+                toc.push(TocEntry { id: id.clone(), title: text });
             }
             if let Event::Start(Tag::Heading { id: slot, .. }) = &mut events[i] {
                 *slot = Some(CowStr::from(id));

@@ -7,13 +7,10 @@
 mod markdown;
 
 use crate::config::Config;
-use crate::ledger::{
-    Ledger, LedgerError, PublishedPolicy, PublishedRegistry, PublishedResponsibility,
-};
+use crate::ledger::{Ledger, LedgerError, PublishedPolicy, PublishedRegistry, PublishedResponsibility};
 use app::model::consent::{is_category_key, is_policy_version};
 use app::model::{
-    Catalog, Category, ChangelogEntry, ConsentSettings, CookieEntry, PolicyView, Responsibility,
-    SiteContent,
+    Category, ChangelogEntry, ConsentSettings, CookieEntry, PolicyView, Responsibility, SiteContent,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -22,7 +19,6 @@ use std::collections::HashSet;
 const POLICY_MD: &str = include_str!("../../../content/privacy-policy.md");
 const COOKIES_TOML: &str = include_str!("../../../content/cookies.toml");
 const RESPONSIBILITY_TOML: &str = include_str!("../../../content/responsibility.toml");
-const CATALOG_EN: &str = include_str!("../../../public/locales/en.json");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContentError {
@@ -35,10 +31,7 @@ pub enum ContentError {
 }
 
 fn invalid(file: &'static str, message: impl Into<String>) -> ContentError {
-    ContentError::Invalid {
-        file,
-        message: message.into(),
-    }
+    ContentError::Invalid { file, message: message.into() }
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -62,15 +55,11 @@ pub fn parse_policy(source: &str) -> Result<PublishedPolicy, ContentError> {
         .trim_start_matches('\u{feff}')
         .strip_prefix("+++")
         .ok_or_else(|| invalid(FILE, "must start with a +++ TOML front matter block"))?;
-    let (front, body) = rest
-        .split_once("\n+++")
-        .ok_or_else(|| invalid(FILE, "front matter is not closed by a +++ line"))?;
+    let (front, body) =
+        rest.split_once("\n+++").ok_or_else(|| invalid(FILE, "front matter is not closed by a +++ line"))?;
     let fm: PolicyFrontMatter = toml::from_str(front).map_err(|e| invalid(FILE, e.to_string()))?;
     if !is_policy_version(&fm.version) {
-        return Err(invalid(
-            FILE,
-            format!("version {:?} must match [A-Za-z0-9._-]{{1,32}}", fm.version),
-        ));
+        return Err(invalid(FILE, format!("version {:?} must match [A-Za-z0-9._-]{{1,32}}", fm.version)));
     }
     let markdown = body.trim_start_matches(['\r', '\n']).to_owned();
     if markdown.trim().is_empty() {
@@ -100,45 +89,27 @@ pub fn parse_registry(source: &str) -> Result<PublishedRegistry, ContentError> {
     const FILE: &str = "cookies.toml";
     let f: RegistryFile = toml::from_str(source).map_err(|e| invalid(FILE, e.to_string()))?;
     if !is_policy_version(&f.registry_version) {
-        return Err(invalid(
-            FILE,
-            "registry_version must match [A-Za-z0-9._-]{1,32}",
-        ));
+        return Err(invalid(FILE, "registry_version must match [A-Za-z0-9._-]{1,32}"));
     }
     let mut keys = HashSet::new();
     for c in &f.categories {
         if !is_category_key(&c.key) {
-            return Err(invalid(
-                FILE,
-                format!("category key {:?} must match [a-z][a-z0-9_]{{0,31}}", c.key),
-            ));
+            return Err(invalid(FILE, format!("category key {:?} must match [a-z][a-z0-9_]{{0,31}}", c.key)));
         }
         if !keys.insert(c.key.as_str()) {
-            return Err(invalid(
-                FILE,
-                format!("category {:?} is defined twice", c.key),
-            ));
+            return Err(invalid(FILE, format!("category {:?} is defined twice", c.key)));
         }
     }
     if !f.categories.iter().any(|c| c.required) {
-        return Err(invalid(
-            FILE,
-            "at least one category must be required (strictly necessary)",
-        ));
+        return Err(invalid(FILE, "at least one category must be required (strictly necessary)"));
     }
     let mut names = HashSet::new();
     for c in &f.cookies {
         if !keys.contains(c.category.as_str()) {
-            return Err(invalid(
-                FILE,
-                format!("cookie {:?} has unknown category {:?}", c.name, c.category),
-            ));
+            return Err(invalid(FILE, format!("cookie {:?} has unknown category {:?}", c.name, c.category)));
         }
         if !names.insert(c.name.as_str()) {
-            return Err(invalid(
-                FILE,
-                format!("cookie {:?} is listed twice", c.name),
-            ));
+            return Err(invalid(FILE, format!("cookie {:?} is listed twice", c.name)));
         }
     }
     Ok(PublishedRegistry {
@@ -152,15 +123,7 @@ pub fn parse_registry(source: &str) -> Result<PublishedRegistry, ContentError> {
 pub fn parse_responsibility(source: &str) -> Result<PublishedResponsibility, ContentError> {
     let document: Responsibility =
         toml::from_str(source).map_err(|e| invalid("responsibility.toml", e.to_string()))?;
-    Ok(PublishedResponsibility {
-        content_hash: sha256_hex(source.as_bytes()),
-        document,
-    })
-}
-
-/// The English message catalog shipped with Accord.
-pub fn default_catalog() -> Result<Catalog, ContentError> {
-    serde_json::from_str(CATALOG_EN).map_err(|e| invalid("locales/en.json", e.to_string()))
+    Ok(PublishedResponsibility { content_hash: sha256_hex(source.as_bytes()), document })
 }
 
 /// Writes the shipped default content for whatever has never been published.
@@ -170,15 +133,11 @@ pub async fn seed_if_empty(ledger: &dyn Ledger) -> Result<(), ContentError> {
         tracing::info!("seeded the default privacy policy");
     }
     if ledger.current_registry().await?.is_none() {
-        ledger
-            .publish_registry(&parse_registry(COOKIES_TOML)?)
-            .await?;
+        ledger.publish_registry(&parse_registry(COOKIES_TOML)?).await?;
         tracing::info!("seeded the default cookie registry");
     }
     if ledger.current_responsibility().await?.is_none() {
-        ledger
-            .publish_responsibility(&parse_responsibility(RESPONSIBILITY_TOML)?)
-            .await?;
+        ledger.publish_responsibility(&parse_responsibility(RESPONSIBILITY_TOML)?).await?;
         tracing::info!("seeded the default responsibility matrix");
     }
     Ok(())
@@ -186,18 +145,10 @@ pub async fn seed_if_empty(ledger: &dyn Ledger) -> Result<(), ContentError> {
 
 /// Builds the snapshot of what is published now.
 pub async fn load(ledger: &dyn Ledger, config: &Config) -> Result<SiteContent, ContentError> {
-    let policy = ledger
-        .current_policy()
-        .await?
-        .ok_or(ContentError::Missing("privacy policy"))?;
-    let registry = ledger
-        .current_registry()
-        .await?
-        .ok_or(ContentError::Missing("cookie registry"))?;
-    let responsibility = ledger
-        .current_responsibility()
-        .await?
-        .ok_or(ContentError::Missing("responsibility matrix"))?;
+    let policy = ledger.current_policy().await?.ok_or(ContentError::Missing("privacy policy"))?;
+    let registry = ledger.current_registry().await?.ok_or(ContentError::Missing("cookie registry"))?;
+    let responsibility =
+        ledger.current_responsibility().await?.ok_or(ContentError::Missing("responsibility matrix"))?;
     let (html, toc) = markdown::render(&policy.markdown);
     Ok(SiteContent {
         policy: PolicyView {
@@ -213,12 +164,7 @@ pub async fn load(ledger: &dyn Ledger, config: &Config) -> Result<SiteContent, C
         categories: registry.categories,
         cookies: registry.cookies,
         responsibility: responsibility.document,
-        consent: ConsentSettings {
-            cookie_name: config.consent.cookie_name.clone(),
-            consent_days: config.consent.consent_days,
-            refusal_days: config.consent.refusal_days,
-        },
-        catalog: default_catalog()?,
+        consent: ConsentSettings { cookie_name: config.consent.cookie_name.clone() },
     })
 }
 
@@ -258,30 +204,20 @@ mod tests {
         assert!(!policy.changelog.is_empty());
         let registry = parse_registry(COOKIES_TOML).expect("registry parses");
         for name in SEED_COOKIES {
-            assert!(
-                registry.cookies.iter().any(|c| c.name == name),
-                "missing cookie {name}"
-            );
+            assert!(registry.cookies.iter().any(|c| c.name == name), "missing cookie {name}");
         }
-        let consent = registry
-            .cookies
-            .iter()
-            .find(|c| c.name == "accord_consent")
-            .expect("own cookie listed");
+        let consent =
+            registry.cookies.iter().find(|c| c.name == "accord_consent").expect("own cookie listed");
         assert_eq!(consent.category, "necessary");
         let resp = parse_responsibility(RESPONSIBILITY_TOML).expect("matrix parses");
         assert!(resp.document.areas.len() >= 12);
-        let catalog = default_catalog().expect("catalog parses");
-        assert_eq!(catalog.t("banner.accept_all"), "Accept all");
     }
 
     #[test]
     fn registry_validation_names_the_problem() {
         let bad = "registry_version = \"1\"\n[[categories]]\nkey = \"a\"\nname = \"A\"\ndescription = \"d\"\nrequired = true\n\
                    [[cookies]]\nname = \"x\"\nprovider = \"p\"\ncategory = \"nope\"\npurpose = \"p\"\nlifetime = \"1 day\"\nparty = \"first\"\n";
-        let err = parse_registry(bad)
-            .expect_err("unknown category")
-            .to_string();
+        let err = parse_registry(bad).expect_err("unknown category").to_string();
         assert!(err.contains("unknown category \"nope\""), "{err}");
         let no_required = "registry_version = \"1\"\ncookies = []\n[[categories]]\nkey = \"a\"\nname = \"A\"\ndescription = \"d\"\n";
         assert!(parse_registry(no_required).is_err());
@@ -290,8 +226,10 @@ mod tests {
     #[test]
     fn policy_front_matter_is_required() {
         assert!(parse_policy("# no front matter").is_err());
-        let ok = parse_policy("+++\nversion = \"v2\"\neffective_date = \"2026-01-01\"\ntitle = \"T\"\n+++\n## A\ntext\n")
-            .expect("parses");
+        let ok = parse_policy(
+            "+++\nversion = \"v2\"\neffective_date = \"2026-01-01\"\ntitle = \"T\"\n+++\n## A\ntext\n",
+        )
+        .expect("parses");
         assert_eq!(ok.version, "v2");
         assert_eq!(ok.markdown, "## A\ntext\n");
     }

@@ -127,9 +127,16 @@ impl Geo {
 
     /// Locates the client. `override_region` is the test override (`?region=US-CA`), honoured
     /// only when `geo.allow_override` is on.
-    pub fn locate(&self, peer: Option<IpAddr>, headers: &HeaderMap, override_region: Option<&str>) -> Location {
+    pub fn locate(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &HeaderMap,
+        override_region: Option<&str>,
+    ) -> Location {
         if self.allow_override {
-            if let Some(loc) = override_region.and_then(|r| Location::parse_region(r, LocationSource::Override)) {
+            if let Some(loc) =
+                override_region.and_then(|r| Location::parse_region(r, LocationSource::Override))
+            {
                 return loc;
             }
         }

@@ -6,6 +6,7 @@ use crate::config::OriginPattern;
 use crate::consent::{self, Choice, DecisionView, RecordView};
 use crate::error::ApiError;
 use crate::state::AppState;
+use app::model::RequestContext;
 use app::model::{Action, Source, VisitorId};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -13,6 +14,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,9 +34,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .collect();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::predicate(move |origin, _| {
-            origin
-                .to_str()
-                .is_ok_and(|o| patterns.iter().any(|p| p.matches(o)))
+            origin.to_str().is_ok_and(|o| patterns.iter().any(|p| p.matches(o)))
         }))
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE])
@@ -51,42 +51,25 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found(
-        "not_found",
-        "no such API endpoint; see docs/contracts.md for the /api/v1 routes",
-    )
+    ApiError::not_found("not_found", "no such API endpoint; see docs/contracts.md for the /api/v1 routes")
 }
 
 async fn method_not_allowed(method: Method) -> ApiError {
-    ApiError::MethodNotAllowed {
-        message: format!("method {method} is not allowed on this endpoint"),
-    }
+    ApiError::MethodNotAllowed { message: format!("method {method} is not allowed on this endpoint") }
 }
 
-fn known_site<'a>(
-    state: &'a AppState,
-    site: &str,
-) -> Result<&'a crate::config::SiteConfig, ApiError> {
+fn known_site<'a>(state: &'a AppState, site: &str) -> Result<&'a crate::config::SiteConfig, ApiError> {
     if !consent::is_site_id(site) {
-        return Err(ApiError::bad_request(
-            "invalid_site",
-            "site must match [a-z0-9][a-z0-9._-]{0,63}",
-        ));
+        return Err(ApiError::bad_request("invalid_site", "site must match [a-z0-9][a-z0-9._-]{0,63}"));
     }
     state.config.site(site).ok_or_else(|| {
-        ApiError::not_found(
-            "unknown_site",
-            format!("site {site:?} is not configured on this server"),
-        )
+        ApiError::not_found("unknown_site", format!("site {site:?} is not configured on this server"))
     })
 }
 
 fn parse_visitor(raw: &str) -> Result<VisitorId, ApiError> {
     VisitorId::parse(raw).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_visitor_id",
-            "visitor id must be 32 lowercase hex characters",
-        )
+        ApiError::bad_request("invalid_visitor_id", "visitor id must be 32 lowercase hex characters")
     })
 }
 
@@ -97,6 +80,7 @@ fn now_ms() -> i64 {
 /// GET /config — everything the banner needs to render.
 async fn config(
     State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
     let q = request::query(raw.as_deref());
@@ -112,7 +96,7 @@ async fn config(
     }
     let content = state.content.current();
     let base = state.config.public_url();
-    let t = |k: &str| content.catalog.t(k).to_owned();
+    let t = |k: &str| ctx.t(k).to_owned();
     let categories: Vec<_> = content
         .categories
         .iter()
@@ -121,27 +105,87 @@ async fn config(
                 .cookies_in(&c.key)
                 .map(|k| json!({"name": k.name, "provider": k.provider, "purpose": k.purpose, "lifetime": k.lifetime, "party": k.party}))
                 .collect();
-            json!({"key": c.key, "name": c.name, "description": c.description, "required": c.required, "cookies": cookies})
+            json!({
+                "key": c.key,
+                "name": ctx.category_name(&content, &c.key),
+                "description": ctx.category_description(&content, &c.key),
+                "required": c.required,
+                "cookies": cookies,
+            })
         })
         .collect();
+    let j = &ctx.jurisdiction;
     let body = json!({
         "site": site,
-        "language": content.catalog.language,
+        "language": ctx.catalog.language,
+        "dir": ctx.catalog.dir(),
+        "languages": ctx.languages,
         "policy": {"version": content.policy.version, "effective_date": content.policy.effective_date, "url": format!("{base}/privacy")},
+        "jurisdiction": {
+            "id": j.id, "model": j.model, "region": j.region, "rule_version": j.rule_version,
+            "gpc": j.gpc, "gpc_signal": ctx.gpc_signal, "defaults": j.defaults, "sale_categories": j.sale_categories,
+        },
         "cookie": {"name": content.consent.cookie_name, "format": app::model::consent::COOKIE_FORMAT,
-                   "consent_days": content.consent.consent_days, "refusal_days": content.consent.refusal_days},
+                   "consent_days": j.consent_days, "refusal_days": j.refusal_days},
+        "consent_mode": consent_mode(&state),
         "categories": categories,
         "texts": {
             "banner_title": t("banner.title"), "banner_body": t("banner.body"),
+            "banner_body_opt_out": t("banner.body_opt_out"), "banner_body_notice": t("banner.body_notice"),
             "accept_all": t("banner.accept_all"), "reject_all": t("banner.reject_all"),
+            "do_not_sell": t("banner.do_not_sell"), "ok": t("banner.ok"),
             "customize": t("banner.customize"), "save": t("banner.save"), "close": t("banner.close"),
             "preferences_title": t("banner.preferences_title"), "preferences_body": t("banner.preferences_body"),
             "always_on": t("banner.always_on"), "placeholder": t("banner.placeholder"), "allow": t("banner.allow"),
             "privacy_link": t("banner.privacy_link"), "cookies_link": t("banner.cookies_link"),
+            "gpc_honored": t("gpc.honored"), "gpc_explain": t("gpc.explain"),
         },
         "urls": {"privacy": format!("{base}/privacy"), "cookies": format!("{base}/cookies"), "preferences": format!("{base}/preferences")},
     });
-    Ok(([(header::CACHE_CONTROL, "public, max-age=60")], Json(body)))
+    // The answer depends on the caller's address, language and GPC signal: never shared caches.
+    Ok((
+        [(header::CACHE_CONTROL, "private, max-age=60"), (header::VARY, "Accept-Language, Sec-GPC")],
+        Json(body),
+    ))
+}
+
+/// Google Consent Mode v2 settings: the category mapping and one region-specific default
+/// per rule (the rule for unlisted places is the global default).
+fn consent_mode(state: &AppState) -> serde_json::Value {
+    let cm = &state.config.consent_mode;
+    let state_for = |granted: &[String]| -> serde_json::Map<String, serde_json::Value> {
+        crate::config::CONSENT_TYPES
+            .iter()
+            .map(|t| {
+                let on = cm.always_granted.iter().any(|a| a == t)
+                    || cm
+                        .mapping
+                        .iter()
+                        .any(|(cat, types)| granted.contains(cat) && types.iter().any(|x| x == t));
+                ((*t).to_owned(), json!(if on { "granted" } else { "denied" }))
+            })
+            .collect()
+    };
+    let mut defaults = Vec::new();
+    for rule in state.rules.rules() {
+        let granted = if rule.model == app::model::Model::OptIn { Vec::new() } else { rule.defaults.clone() };
+        if rule.id == state.rules.default_rule_id() {
+            continue;
+        }
+        let regions = state.rules.regions_of(&rule.id);
+        if !regions.is_empty() {
+            defaults.push(json!({"region": regions, "state": state_for(&granted)}));
+        }
+    }
+    let global =
+        state.rules.resolve(&crate::geo::Location { country: Some("ZZ".into()), ..Default::default() });
+    defaults.push(json!({"state": state_for(&global.defaults)}));
+    json!({
+        "wait_for_update": cm.wait_for_update_ms,
+        "mapping": cm.mapping,
+        "always_granted": cm.always_granted,
+        "defaults": defaults,
+    })
 }
 
 #[derive(Deserialize)]
@@ -162,6 +206,9 @@ struct ConsentBody {
     language: Option<String>,
     #[serde(default)]
     page: Option<String>,
+    /// `navigator.globalPrivacyControl` was on in the browser.
+    #[serde(default)]
+    gpc: Option<bool>,
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -181,17 +228,16 @@ fn check_origin(headers: &HeaderMap, site: &crate::config::SiteConfig) -> Result
     let Some(origin) = header_str(headers, header::ORIGIN) else {
         return Ok(());
     };
-    let allowed = site
-        .origins
-        .iter()
-        .filter_map(|o| OriginPattern::parse(o))
-        .any(|p| p.matches(origin));
+    let allowed = site.origins.iter().filter_map(|o| OriginPattern::parse(o)).any(|p| p.matches(origin));
     if allowed {
         Ok(())
     } else {
         Err(ApiError::forbidden(
             "origin_not_allowed",
-            format!("origin {origin:?} may not record consent for site {:?}; add it to the site's origins", site.id),
+            format!(
+                "origin {origin:?} may not record consent for site {:?}; add it to the site's origins",
+                site.id
+            ),
         ))
     }
 }
@@ -199,6 +245,7 @@ fn check_origin(headers: &HeaderMap, site: &crate::config::SiteConfig) -> Result
 /// POST /consents — append a choice; answered only after the record is committed.
 async fn record(
     State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
     Client(client): Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -221,10 +268,7 @@ async fn record(
     let action = Action::parse(&b.action).ok_or_else(|| {
         ApiError::unprocessable(
             "invalid_action",
-            format!(
-                "action {:?} is not one of accept_all, reject_all, custom, withdraw",
-                b.action
-            ),
+            format!("action {:?} is not one of accept_all, reject_all, custom, withdraw", b.action),
         )
     })?;
     let source = match b.source.as_deref() {
@@ -238,7 +282,7 @@ async fn record(
     };
     let visitor_id = b.visitor_id.as_deref().map(parse_visitor).transpose()?;
     consent::check_policy_version(&b.policy_version)?;
-    let language = b.language.unwrap_or_else(|| "en".to_owned());
+    let language = b.language.unwrap_or_else(|| ctx.catalog.language.clone());
     if !consent::is_language_tag(&language) {
         return Err(ApiError::unprocessable(
             "invalid_language",
@@ -257,13 +301,11 @@ async fn record(
         policy_version: b.policy_version,
         language,
         page,
+        gpc_signal: b.gpc == Some(true) || ctx.gpc_signal,
     };
-    let new = consent::to_record(choice, &content, client, now_ms())?;
+    let new = consent::to_record(choice, &content, &ctx.jurisdiction, client, now_ms())?;
     let stored = state.ledger.append(new).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RecordView::new(&stored, &content)),
-    ))
+    Ok((StatusCode::CREATED, Json(RecordView::new(&stored, &content))))
 }
 
 /// GET /visitors/{id}/decision — what a backend asks before rendering a tag.
@@ -287,8 +329,24 @@ async fn decision(
             ));
         }
     }
+    // Without a valid decision the answer follows the visitor's jurisdiction, which only the
+    // caller knows (`region=US-CA`, `gpc=1`); unnamed → the rule for unknown locations.
+    let location = match q.get("region") {
+        None => crate::geo::Location::default(),
+        Some(r) => {
+            crate::geo::Location::parse_region(r, crate::geo::LocationSource::Override).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_region",
+                    "region must be a country (DE) or subdivision (US-CA) code",
+                )
+            })?
+        }
+    };
+    let jurisdiction = state.rules.resolve(&location);
+    let gpc = q.get("gpc").is_some_and(|v| v == "1" || v == "true");
     let latest = state.ledger.latest(visitor, site).await?;
-    let view = DecisionView::new(visitor, site, latest.as_ref(), &content, now_ms(), category);
+    let view =
+        DecisionView::new(visitor, site, latest.as_ref(), &content, now_ms(), category, (&jurisdiction, gpc));
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(view)))
 }
 
@@ -304,23 +362,16 @@ async fn history(
     known_site(&state, site)?;
     let limit = match q.get("limit") {
         None => MAX_HISTORY,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_HISTORY).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be an integer from 1 to {MAX_HISTORY}"),
-                )
-            })?,
+        Some(l) => l.parse::<u32>().ok().filter(|n| (1..=MAX_HISTORY).contains(n)).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be an integer from 1 to {MAX_HISTORY}"),
+            )
+        })?,
     };
     let content = state.content.current();
     let records = state.ledger.history(visitor, site, limit).await?;
-    let views: Vec<RecordView> = records
-        .iter()
-        .map(|r| RecordView::new(r, &content))
-        .collect();
+    let views: Vec<RecordView> = records.iter().map(|r| RecordView::new(r, &content)).collect();
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({"visitor_id": visitor.to_string(), "site": site, "records": views})),

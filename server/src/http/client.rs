@@ -14,17 +14,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ci| ci.0.ip());
-        let ua = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok());
-        Ok(Self(ClientFacts {
-            ip_reduced: ip.map(reduce_ip),
-            ua_family: ua_family(ua).to_owned(),
-        }))
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ci| ci.0.ip());
+        let ua = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+        Ok(Self(ClientFacts { ip_reduced: ip.map(reduce_ip), ua_family: ua_family(ua).to_owned() }))
     }
 }

@@ -19,14 +19,9 @@ pub const MAX_BODY: usize = 4 * 1024;
 
 /// Rejects cross-site posts: nobody may record a choice for a visitor from another site.
 fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
-    let forbidden = || {
-        ApiError::forbidden(
-            "cross_site_form",
-            "consent forms must be posted from this site's own pages",
-        )
-    };
-    if header_str(headers, header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site")
-    {
+    let forbidden =
+        || ApiError::forbidden("cross_site_form", "consent forms must be posted from this site's own pages");
+    if header_str(headers, header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {
         return Err(forbidden());
     }
     if let Some(origin) = header_str(headers, header::ORIGIN) {
@@ -57,6 +52,7 @@ fn return_path(raw: Option<&str>) -> String {
 
 pub async fn submit(
     State(state): State<AppState>,
+    axum::Extension(ctx): axum::Extension<app::model::RequestContext>,
     Client(client): Client,
     cookies: Cookies,
     headers: HeaderMap,
@@ -70,11 +66,15 @@ pub async fn submit(
     }
     let bytes = request::body(body, MAX_BODY)?;
     let mut action = None;
+    let mut form_action: Option<String> = None;
     let mut granted = Vec::new();
     let mut source = Source::Preferences;
     let mut return_to = None;
     for (k, v) in form_urlencoded::parse(&bytes) {
         match k.as_ref() {
+            // The opt-out banner's "Do not sell or share" and the notice banner's "OK" are
+            // custom choices computed from the visitor's rule.
+            "action" if v == "opt_out" || v == "ok" => form_action = Some(v.into_owned()),
             "action" => {
                 action = Some(Action::parse(&v).ok_or_else(|| {
                     ApiError::unprocessable(
@@ -87,10 +87,7 @@ pub async fn submit(
             "granted" => {
                 return Err(ApiError::unprocessable(
                     "too_many_categories",
-                    format!(
-                        "at most {} categories may be granted",
-                        consent::MAX_CATEGORIES
-                    ),
+                    format!("at most {} categories may be granted", consent::MAX_CATEGORIES),
                 ))
             }
             "source" => {
@@ -109,9 +106,21 @@ pub async fn submit(
             _ => {}
         }
     }
-    let action = action.ok_or_else(|| {
-        ApiError::unprocessable("missing_field", "the form must include an action")
-    })?;
+    let j = &ctx.jurisdiction;
+    if let Some(fa) = &form_action {
+        let content = state.content.current();
+        granted = content
+            .optional_categories()
+            .map(|c| c.key.clone())
+            .filter(|k| match fa.as_str() {
+                "opt_out" => !j.sale_categories.contains(k),
+                _ => j.defaults.contains(k),
+            })
+            .collect();
+        action = Some(Action::Custom);
+    }
+    let action =
+        action.ok_or_else(|| ApiError::unprocessable("missing_field", "the form must include an action"))?;
     let content = state.content.current();
     // Keep the visitor's pseudonymous id across decisions, even when the old one expired.
     let existing = cookies
@@ -128,11 +137,12 @@ pub async fn submit(
         denied: None,
         source,
         policy_version: content.policy.version.clone(),
-        language: content.catalog.language.clone(),
+        language: ctx.catalog.language.clone(),
         page: return_to.clone(),
+        gpc_signal: ctx.gpc_signal,
     };
     let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    let record = consent::to_record(choice, &content, client, now_ms)?;
+    let record = consent::to_record(choice, &content, &ctx.jurisdiction, client, now_ms)?;
     let stored = state.ledger.append(record).await?;
 
     let value = consent::cookie_for(&stored.data, &content).to_string();
@@ -140,23 +150,13 @@ pub async fn submit(
         .path("/")
         .same_site(SameSite::Lax)
         .secure(state.config.public_url().starts_with("https://"))
-        .max_age(time::Duration::seconds(consent::cookie_max_age_secs(
-            &stored.data,
-            &content,
-        )))
+        .max_age(time::Duration::seconds(consent::cookie_max_age_secs(&stored.data)))
         .build();
     cookies.add(cookie);
-    let location = if return_to == "/preferences" {
-        "/preferences?saved=1".to_owned()
-    } else {
-        return_to
-    };
+    let location = if return_to == "/preferences" { "/preferences?saved=1".to_owned() } else { return_to };
     Ok((
         StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, location),
-            (header::CACHE_CONTROL, "no-store".to_owned()),
-        ],
+        [(header::LOCATION, location), (header::CACHE_CONTROL, "no-store".to_owned())],
     )
         .into_response())
 }

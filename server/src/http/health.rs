@@ -17,10 +17,18 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "reason": "database" })),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "reason": "database" })))
         }
     }
+}
+
+/// The date Accord's handling of Global Privacy Control last changed.
+pub const GPC_LAST_UPDATE: &str = "2026-11-23";
+
+/// `/.well-known/gpc.json`: this site honours Global Privacy Control.
+pub async fn gpc_json() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=86400")],
+        Json(json!({ "gpc": true, "lastUpdate": GPC_LAST_UPDATE })),
+    )
 }

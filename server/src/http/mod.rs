@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod client;
+pub mod context;
 pub mod forms;
 pub mod health;
 pub mod pages;
@@ -31,13 +32,12 @@ pub fn router(state: AppState) -> Router {
     let app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route(
-            "/consent",
-            post(forms::submit).layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY)),
-        )
+        .route("/.well-known/gpc.json", get(health::gpc_json))
+        .route("/consent", post(forms::submit).layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY)))
         .nest("/api/v1", api::routes(&state))
         .nest("/embed", embed);
     pages::mount(app, &state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), context::attach))
         .layer(tower_cookies::CookieManagerLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

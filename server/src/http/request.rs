@@ -15,16 +15,9 @@ pub fn query(raw: Option<&str>) -> HashMap<String, String> {
     map
 }
 
-pub fn required<'a>(
-    q: &'a HashMap<String, String>,
-    name: &str,
-    what: &str,
-) -> Result<&'a str, ApiError> {
+pub fn required<'a>(q: &'a HashMap<String, String>, name: &str, what: &str) -> Result<&'a str, ApiError> {
     q.get(name).map(String::as_str).ok_or_else(|| {
-        ApiError::bad_request(
-            "missing_parameter",
-            format!("query parameter `{name}` is required: {what}"),
-        )
+        ApiError::bad_request("missing_parameter", format!("query parameter `{name}` is required: {what}"))
     })
 }
 
@@ -34,10 +27,7 @@ pub fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, 
         if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge { limit }
         } else {
-            ApiError::bad_request(
-                "unreadable_body",
-                format!("the request body could not be read: {rej}"),
-            )
+            ApiError::bad_request("unreadable_body", format!("the request body could not be read: {rej}"))
         }
     })
 }
@@ -45,13 +35,7 @@ pub fn body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, 
 /// The media type without parameters, lowercased (`text/plain; charset=utf-8` → `text/plain`).
 pub fn media_type(headers: &HeaderMap) -> Option<String> {
     let raw = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(
-        raw.split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase(),
-    )
+    Some(raw.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
 }
 
 pub fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

@@ -7,9 +7,7 @@
 
 pub mod sqlite;
 
-use app::model::{
-    Action, Category, ChangelogEntry, CookieEntry, Responsibility, Source, VisitorId,
-};
+use app::model::{Action, Category, ChangelogEntry, CookieEntry, Responsibility, Source, VisitorId};
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +41,15 @@ pub struct NewRecord {
     pub ip_reduced: Option<String>,
     pub ua_family: String,
     pub recorded_at_ms: i64,
+    /// `US-CA`, `DE`; None when the location was unknown.
+    pub region: Option<String>,
+    /// Id of the jurisdiction rule applied.
+    pub jurisdiction: String,
+    pub rule_version: String,
+    /// Global Privacy Control was signalled and honoured: sale/sharing categories are off.
+    pub gpc_applied: bool,
+    /// When the decision stops being valid (the jurisdiction's consent or refusal lifetime).
+    pub expires_at_ms: i64,
 }
 
 /// A committed consent record.
@@ -88,20 +95,12 @@ pub trait Ledger: Send + Sync + 'static {
     /// The visitor's most recent record for a site.
     async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<Record>, LedgerError>;
     /// The visitor's records for a site, oldest first, at most `limit`.
-    async fn history(
-        &self,
-        visitor: VisitorId,
-        site: &str,
-        limit: u32,
-    ) -> Result<Vec<Record>, LedgerError>;
+    async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError>;
 
     async fn current_policy(&self) -> Result<Option<PublishedPolicy>, LedgerError>;
     async fn publish_policy(&self, policy: &PublishedPolicy) -> Result<(), LedgerError>;
     async fn current_registry(&self) -> Result<Option<PublishedRegistry>, LedgerError>;
     async fn publish_registry(&self, registry: &PublishedRegistry) -> Result<(), LedgerError>;
     async fn current_responsibility(&self) -> Result<Option<PublishedResponsibility>, LedgerError>;
-    async fn publish_responsibility(
-        &self,
-        doc: &PublishedResponsibility,
-    ) -> Result<(), LedgerError>;
+    async fn publish_responsibility(&self, doc: &PublishedResponsibility) -> Result<(), LedgerError>;
 }

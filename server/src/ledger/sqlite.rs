@@ -2,8 +2,7 @@
 //! acknowledged consent survives a power cut, not only a process crash.
 
 use super::{
-    Ledger, LedgerError, NewRecord, PublishedPolicy, PublishedRegistry, PublishedResponsibility,
-    Record,
+    Ledger, LedgerError, NewRecord, PublishedPolicy, PublishedRegistry, PublishedResponsibility, Record,
 };
 use app::model::{Action, Category, CookieEntry, Party, Source, VisitorId};
 use async_trait::async_trait;
@@ -25,9 +24,8 @@ impl SqliteLedger {
     /// Opens (creating if missing) the database file. Does not migrate.
     pub async fn open(path: &Path, max_connections: u32) -> Result<Self, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                LedgerError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LedgerError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -54,10 +52,7 @@ impl SqliteLedger {
 fn map_err(e: sqlx::Error) -> LedgerError {
     match &e {
         sqlx::Error::Database(db) => {
-            let primary = db
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .map(|c| c & 0xff);
+            let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
             // BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY
             if matches!(primary, Some(5 | 6 | 10 | 13 | 14 | 8)) {
                 LedgerError::Unavailable(e.to_string())
@@ -68,9 +63,7 @@ fn map_err(e: sqlx::Error) -> LedgerError {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             LedgerError::Unavailable(e.to_string())
         }
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-            LedgerError::Corrupt(e.to_string())
-        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => LedgerError::Corrupt(e.to_string()),
         _ => LedgerError::Other(e.to_string()),
     }
 }
@@ -80,10 +73,7 @@ fn now_ms() -> i64 {
 }
 
 fn split_keys(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned)
-        .collect()
+    s.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect()
 }
 
 fn record_from_row(row: &SqliteRow) -> Result<Record, LedgerError> {
@@ -108,13 +98,18 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, LedgerError> {
             ip_reduced: row.try_get("ip_reduced").map_err(map_err)?,
             ua_family: row.try_get("ua_family").map_err(map_err)?,
             recorded_at_ms: row.try_get("recorded_at").map_err(map_err)?,
+            region: row.try_get("region").map_err(map_err)?,
+            jurisdiction: row.try_get("jurisdiction").map_err(map_err)?,
+            rule_version: row.try_get("rule_version").map_err(map_err)?,
+            gpc_applied: row.try_get::<i64, _>("gpc_applied").map_err(map_err)? == 1,
+            expires_at_ms: row.try_get("expires_at").map_err(map_err)?,
         },
     })
 }
 
-const RECORD_COLUMNS: &str =
-    "id, visitor_id, site, action, source, granted, denied, policy_version, \
-     registry_version, language, page, ip_reduced, ua_family, recorded_at";
+const RECORD_COLUMNS: &str = "id, visitor_id, site, action, source, granted, denied, policy_version, \
+     registry_version, language, page, ip_reduced, ua_family, recorded_at, region, jurisdiction, \
+     rule_version, gpc_applied, expires_at";
 
 #[async_trait]
 impl Ledger for SqliteLedger {
@@ -126,10 +121,7 @@ impl Ledger for SqliteLedger {
     }
 
     async fn ping(&self) -> Result<(), LedgerError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())
     }
 
@@ -138,8 +130,9 @@ impl Ledger for SqliteLedger {
         // before the statement returns, so the caller may acknowledge.
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO consent_records (visitor_id, site, action, source, granted, denied, \
-             policy_version, registry_version, language, page, ip_reduced, ua_family, recorded_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             policy_version, registry_version, language, page, ip_reduced, ua_family, recorded_at, \
+             region, jurisdiction, rule_version, gpc_applied, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&r.visitor_id.as_bytes()[..])
         .bind(&r.site)
@@ -154,6 +147,11 @@ impl Ledger for SqliteLedger {
         .bind(&r.ip_reduced)
         .bind(&r.ua_family)
         .bind(r.recorded_at_ms)
+        .bind(&r.region)
+        .bind(&r.jurisdiction)
+        .bind(&r.rule_version)
+        .bind(i64::from(r.gpc_applied))
+        .bind(r.expires_at_ms)
         .fetch_one(&self.pool)
         .await
         .map_err(map_err)?;
@@ -174,12 +172,7 @@ impl Ledger for SqliteLedger {
         row.as_ref().map(record_from_row).transpose()
     }
 
-    async fn history(
-        &self,
-        visitor: VisitorId,
-        site: &str,
-        limit: u32,
-    ) -> Result<Vec<Record>, LedgerError> {
+    async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError> {
         let sql = format!(
             "SELECT {RECORD_COLUMNS} FROM consent_records WHERE visitor_id = ? AND site = ? \
              ORDER BY id ASC LIMIT ?"
@@ -216,8 +209,7 @@ impl Ledger for SqliteLedger {
     }
 
     async fn publish_policy(&self, p: &PublishedPolicy) -> Result<(), LedgerError> {
-        let changelog =
-            serde_json::to_string(&p.changelog).map_err(|e| LedgerError::Other(e.to_string()))?;
+        let changelog = serde_json::to_string(&p.changelog).map_err(|e| LedgerError::Other(e.to_string()))?;
         sqlx::query(
             "INSERT INTO policy_versions (version, effective_date, title, content_hash, changelog, markdown, published_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -236,12 +228,11 @@ impl Ledger for SqliteLedger {
     }
 
     async fn current_registry(&self) -> Result<Option<PublishedRegistry>, LedgerError> {
-        let head = sqlx::query(
-            "SELECT id, version, content_hash FROM registry_versions ORDER BY id DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let head =
+            sqlx::query("SELECT id, version, content_hash FROM registry_versions ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
         let Some(head) = head else { return Ok(None) };
         let id: i64 = head.try_get("id").map_err(map_err)?;
         let categories = sqlx::query(
@@ -279,7 +270,10 @@ impl Ledger for SqliteLedger {
                 category: r.try_get("category").map_err(map_err)?,
                 purpose: r.try_get("purpose").map_err(map_err)?,
                 lifetime: r.try_get("lifetime").map_err(map_err)?,
-                lifetime_days: r.try_get::<Option<i64>, _>("lifetime_days").map_err(map_err)?.map(|d| d as u32),
+                lifetime_days: r
+                    .try_get::<Option<i64>, _>("lifetime_days")
+                    .map_err(map_err)?
+                    .map(|d| d as u32),
                 party: if party == "third" { Party::Third } else { Party::First },
                 source: r.try_get("source").map_err(map_err)?,
             })
@@ -353,25 +347,22 @@ impl Ledger for SqliteLedger {
         let doc: String = row.try_get("document").map_err(map_err)?;
         Ok(Some(PublishedResponsibility {
             content_hash: row.try_get("content_hash").map_err(map_err)?,
-            document: serde_json::from_str(&doc).map_err(|e| {
-                LedgerError::Corrupt(format!("responsibility_versions.document: {e}"))
-            })?,
+            document: serde_json::from_str(&doc)
+                .map_err(|e| LedgerError::Corrupt(format!("responsibility_versions.document: {e}")))?,
         }))
     }
 
-    async fn publish_responsibility(
-        &self,
-        doc: &PublishedResponsibility,
-    ) -> Result<(), LedgerError> {
-        let json =
-            serde_json::to_string(&doc.document).map_err(|e| LedgerError::Other(e.to_string()))?;
-        sqlx::query("INSERT INTO responsibility_versions (content_hash, document, published_at) VALUES (?, ?, ?)")
-            .bind(&doc.content_hash)
-            .bind(json)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+    async fn publish_responsibility(&self, doc: &PublishedResponsibility) -> Result<(), LedgerError> {
+        let json = serde_json::to_string(&doc.document).map_err(|e| LedgerError::Other(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO responsibility_versions (content_hash, document, published_at) VALUES (?, ?, ?)",
+        )
+        .bind(&doc.content_hash)
+        .bind(json)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(())
     }
 }

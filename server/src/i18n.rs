@@ -1,0 +1,124 @@
+//! Message catalogs compiled into the binary, and language negotiation: explicit `lang`
+//! parameter → `Accept-Language` (by q-value) → English. Only the chosen catalog is sent.
+
+use app::model::Catalog;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+macro_rules! catalogs {
+    ($($code:literal),* $(,)?) => {
+        &[$(($code, include_str!(concat!("../../public/locales/", $code, ".json")))),*]
+    };
+}
+
+/// The 24 official EU languages and Arabic (right-to-left).
+const SOURCES: &[(&str, &str)] = catalogs!("de", "en", "es", "fr", "it", "pt");
+
+pub const DEFAULT_LANGUAGE: &str = "en";
+
+#[derive(Debug, thiserror::Error)]
+#[error("locales/{code}.json: {message}")]
+pub struct CatalogError {
+    code: &'static str,
+    message: String,
+}
+
+pub struct Catalogs {
+    by_code: BTreeMap<&'static str, Arc<Catalog>>,
+}
+
+impl Catalogs {
+    /// Parses every shipped catalog. A catalog must declare its own code and carry every key
+    /// of the English one, so no visitor ever sees a raw message key.
+    pub fn load() -> Result<Self, CatalogError> {
+        let mut by_code = BTreeMap::new();
+        for (code, json) in SOURCES {
+            let cat: Catalog =
+                serde_json::from_str(json).map_err(|e| CatalogError { code, message: e.to_string() })?;
+            if cat.language != *code {
+                return Err(CatalogError { code, message: format!("declares language {:?}", cat.language) });
+            }
+            by_code.insert(*code, Arc::new(cat));
+        }
+        let en = by_code
+            .get(DEFAULT_LANGUAGE)
+            .cloned()
+            .ok_or(CatalogError { code: "en", message: "missing".into() })?;
+        for (code, cat) in &by_code {
+            if let Some(missing) = en.messages.keys().find(|k| !cat.messages.contains_key(*k)) {
+                return Err(CatalogError { code, message: format!("lacks the key {missing:?}") });
+            }
+        }
+        Ok(Self { by_code })
+    }
+
+    pub fn codes(&self) -> Vec<String> {
+        self.by_code.keys().map(|c| (*c).to_owned()).collect()
+    }
+
+    pub fn get(&self, code: &str) -> Option<Arc<Catalog>> {
+        self.by_code.get(code).cloned()
+    }
+
+    pub fn default_catalog(&self) -> Arc<Catalog> {
+        self.by_code.get(DEFAULT_LANGUAGE).cloned().unwrap_or_default()
+    }
+
+    /// `pt-BR` → `pt`; `EN` → `en`.
+    fn find(&self, tag: &str) -> Option<Arc<Catalog>> {
+        let tag = tag.trim().to_ascii_lowercase();
+        let primary = tag.split(['-', '_']).next().unwrap_or_default();
+        self.get(&tag).or_else(|| self.get(primary))
+    }
+
+    pub fn negotiate(&self, explicit: Option<&str>, accept_language: Option<&str>) -> Arc<Catalog> {
+        if let Some(c) = explicit.and_then(|l| self.find(l)) {
+            return c;
+        }
+        if let Some(header) = accept_language {
+            let mut ranges: Vec<(f32, usize, &str)> = header
+                .split(',')
+                .take(32)
+                .enumerate()
+                .filter_map(|(i, part)| {
+                    let mut it = part.split(';');
+                    let tag = it.next()?.trim();
+                    let q = it
+                        .find_map(|p| p.trim().strip_prefix("q="))
+                        .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
+                    (q > 0.0 && !tag.is_empty() && tag != "*").then_some((q, i, tag))
+                })
+                .collect();
+            ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            if let Some(c) = ranges.iter().find_map(|(_, _, tag)| self.find(tag)) {
+                return c;
+            }
+        }
+        self.default_catalog()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_catalogs_are_complete_and_arabic_is_rtl() {
+        let c = Catalogs::load().expect("catalogs load");
+        assert_eq!(c.codes().len(), 25);
+        assert!(c.get("ar").expect("ar").rtl);
+        assert!(!c.get("de").expect("de").rtl);
+        assert_ne!(c.get("de").expect("de").t("banner.accept_all"), "Accept all");
+    }
+
+    #[test]
+    fn negotiation_prefers_explicit_then_q_values() {
+        let c = Catalogs::load().expect("catalogs load");
+        assert_eq!(c.negotiate(Some("fr"), Some("de")).language, "fr");
+        assert_eq!(c.negotiate(Some("xx"), Some("de-AT,de;q=0.9")).language, "de");
+        assert_eq!(c.negotiate(None, Some("ja, pt-BR;q=0.8, de;q=0.9")).language, "de");
+        assert_eq!(c.negotiate(None, Some("ja;q=1, *;q=0.5")).language, "en");
+        assert_eq!(c.negotiate(None, Some("sv;q=0, da;q=0.1")).language, "da");
+        assert_eq!(c.negotiate(None, None).language, "en");
+    }
+}
