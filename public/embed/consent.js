@@ -248,14 +248,13 @@ a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text
     const btn = (k, a) => h('button', { type: 'button', class: 'b', 'data-a': a }, t(k));
     // The GPC status line, in the banner and in the dialog.
     const note = () => gpc ? h('p', { class: 'gpc', role: 'status', title: t('gpc_explain') }, t('gpc_honored')) : '';
-    const body = { opt_out: 'banner_body_opt_out', notice: 'banner_body_notice' }[model];
     const links = h('p', {});
     for (const [href, k] of [[u.privacy || cfg.policy.url, 'privacy_link'], [u.cookies, 'cookies_link']]) {
       if (/^https?:/i.test(href || '') && t(k)) links.append(h('a', { href }, t(k))); // no javascript: URLs
     }
     heading = h('h2', { id: 'at', tabindex: '-1' }, t('banner_title'));
     banner = h('div', { class: 'bn', role: 'region', 'aria-label': t('banner_title'), lang: L, dir, hidden: '' },
-      heading, note(), h('p', {}, body && t(body) || t('banner_body')), links,
+      heading, note(), h('p', {}, t('banner_body_' + model) || t('banner_body')), links,
       h('div', { class: 'bs' },
         ...model === 'notice' ? [btn('ok', 'ok')]
           : [btn('accept_all', 'accept'), model === 'opt_out' ? btn('do_not_sell', 'optout') : btn('reject_all', 'reject')],

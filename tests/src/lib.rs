@@ -15,6 +15,7 @@ use tower::ServiceExt;
 
 pub mod binary;
 pub mod browser;
+pub mod geoip;
 
 /// The repository root (tests/ is one level below it).
 pub fn workspace_root() -> PathBuf {
@@ -118,8 +119,13 @@ impl TestApp {
     }
 
     /// Sends a request through the full router, as if from [`CLIENT_ADDR`].
-    pub async fn send(&self, mut req: Request<Body>) -> TestResponse {
-        let addr: SocketAddr = CLIENT_ADDR.parse().expect("addr");
+    pub async fn send(&self, req: Request<Body>) -> TestResponse {
+        self.send_from(CLIENT_ADDR, req).await
+    }
+
+    /// Sends a request as if it came from the socket address `from` (`"192.0.2.1:5000"`).
+    pub async fn send_from(&self, from: &str, mut req: Request<Body>) -> TestResponse {
+        let addr: SocketAddr = from.parse().expect("socket addr");
         req.extensions_mut().insert(ConnectInfo(addr));
         let res = self.router.clone().oneshot(req).await.expect("router is infallible");
         let (parts, body) = res.into_parts();
