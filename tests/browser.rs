@@ -2,7 +2,10 @@
 //! real socket and a marketing site on another origin that embeds the banner script.
 //! Requires `cargo leptos build` first (the WASM islands); `make test` does that.
 
-use accord_tests::browser::{click, js, keys, press, shift_tab, wait_for, Driver, MarketingSite};
+use accord_tests::browser::{
+    click, js, keys, press, shift_tab, wait_for, Driver, MarketingSite, PageOptions,
+};
+use accord_tests::geoip;
 use accord_tests::{workspace_root, Running, TestApp};
 use app::model::ConsentCookie;
 use fantoccini::{Client, Locator};
@@ -12,6 +15,10 @@ const SR: &str = "document.querySelector('accord-consent')?.shadowRoot";
 
 /// Accord serving the cargo-leptos output, refusing to run against a stale build.
 async fn accord() -> Running {
+    accord_with(|_| {}).await
+}
+
+async fn accord_with(configure: impl FnOnce(&mut accord::Config)) -> Running {
     let root = workspace_root();
     let site = root.join("target/site");
     assert!(
@@ -21,7 +28,16 @@ async fn accord() -> Running {
     let built = std::fs::read(site.join("embed/consent.js")).unwrap_or_default();
     let source = std::fs::read(root.join("public/embed/consent.js")).expect("embed source");
     assert!(built == source, "target/site/embed/consent.js is stale: run `cargo leptos build`");
-    TestApp::builder().built_site().build().await.spawn().await
+    TestApp::builder().built_site().configure(configure).build().await.spawn().await
+}
+
+/// A GeoIP database that places this machine's browser (127.0.0.1) in `country[-sub]`; the
+/// padding network changes the file size so a rewrite is always seen as a change.
+fn place_browser(path: &std::path::Path, country: &str, sub: Option<&str>, padding: usize) {
+    let mut entries = vec![("127.0.0.1/32", geoip::geoip2(country, sub))];
+    let pads = ["100.64.10.0/24", "100.64.11.0/24", "100.64.12.0/24"];
+    entries.extend(pads.iter().take(padding).map(|n| (*n, geoip::flat("ZZ"))));
+    geoip::write(path, &entries);
 }
 
 /// JS expression: the embed's banner is on screen.
@@ -340,4 +356,161 @@ async fn own_banner_island_customizes_in_place_then_posts_the_form() {
         "analytics stays off"
     );
     c.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn germany_gets_opt_in_and_california_opt_out_end_to_end() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("geo.mmdb");
+    place_browser(&db, "DE", None, 0);
+    let accord = accord_with(|c| c.geo.database = Some(db.clone())).await;
+    let shop = MarketingSite::start(&accord.base).await;
+    let driver = Driver::start().await;
+
+    let c = driver.session(true).await;
+    c.goto(&format!("{}/", shop.base)).await.expect("goto");
+    wait_for(&c, &is(&banner_shown()), 15, "the banner in Germany").await;
+    assert_eq!(
+        js(&c, &format!("return !!{SR}.querySelector('.bn [data-a=reject]');")).await,
+        true,
+        "opt-in offers Reject all"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        js(&c, "return window.__analyticsRan === undefined && window.__crmRan === undefined;").await,
+        true,
+        "nothing before consent"
+    );
+    c.close().await.expect("close");
+
+    // The visitor is now in California (the database file changed and was reloaded).
+    place_browser(&db, "US", Some("CA"), 1);
+    assert!(accord.app.state.geo.database().expect("db").reload_if_changed());
+    let c = driver.session(true).await;
+    c.goto(&format!("{}/", shop.base)).await.expect("goto");
+    wait_for(
+        &c,
+        "return window.__analyticsRan === 1 && window.__crmRan === true;",
+        15,
+        "opt-out defaults to run before a choice",
+    )
+    .await;
+    wait_for(&c, &is(&banner_shown()), 5, "the opt-out banner").await;
+    click(&c, &format!("{SR}.querySelector('.bn [data-a=optout]')")).await;
+    // Revoking a tag that already ran reloads the page; afterwards only the rest runs.
+    wait_for(&c, "return document.readyState === 'complete' && window.__analyticsRan === 1 && window.__crmRan === undefined;", 15, "the opt-out to take effect").await;
+    let records = recorded(&c, &accord).await;
+    let last = records.last().expect("record");
+    assert_eq!(last["region"], "US-CA");
+    assert_eq!(last["jurisdiction"], "us-privacy");
+    assert!(!last["granted"].as_array().expect("granted").contains(&serde_json::json!("marketing")));
+    c.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn gpc_browser_flag_is_honoured_and_recorded_in_california() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("geo.mmdb");
+    place_browser(&db, "US", Some("CA"), 0);
+    let accord = accord_with(|c| c.geo.database = Some(db.clone())).await;
+    let shop = MarketingSite::start_with(&accord.base, PageOptions { gpc: true, lang: None }).await;
+    let driver = Driver::start().await;
+    let c = driver.session(true).await;
+    c.goto(&format!("{}/", shop.base)).await.expect("goto");
+    wait_for(&c, "return window.__analyticsRan === 1;", 15, "non-sale defaults to run").await;
+    wait_for(&c, &format!("const g = {SR}?.querySelector('.gpc'); return !!g && g.textContent.includes('Opt-out request honored');"), 5, "the honored notice").await;
+    let records = recorded(&c, &accord).await;
+    let gpc = records.iter().find(|r| r["action"] == "gpc").expect("a gpc record");
+    assert_eq!(gpc["gpc_applied"], true);
+    assert!(!gpc["granted"].as_array().expect("granted").contains(&serde_json::json!("marketing")));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        js(&c, "return window.__crmRan === undefined;").await,
+        true,
+        "the sale/sharing tag never runs"
+    );
+    c.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn consent_mode_default_precedes_tags_and_updates_follow_choices_and_page_loads() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("geo.mmdb");
+    place_browser(&db, "DE", None, 0);
+    let accord = accord_with(|c| c.geo.database = Some(db.clone())).await;
+    let shop = MarketingSite::start(&accord.base).await;
+    let driver = Driver::start().await;
+    let c = driver.session(true).await;
+    c.goto(&format!("{}/", shop.base)).await.expect("goto");
+    wait_for(&c, &is(&banner_shown()), 15, "the banner").await;
+    let first = js(&c, "return Array.from(window.dataLayer[0]);").await;
+    assert_eq!(first[0], "consent");
+    assert_eq!(first[1], "default");
+    for t in [
+        "ad_storage",
+        "ad_user_data",
+        "ad_personalization",
+        "analytics_storage",
+        "functionality_storage",
+        "personalization_storage",
+        "security_storage",
+    ] {
+        assert!(first[2][t].is_string(), "default sets {t}: {first}");
+    }
+    assert_eq!(first[2]["analytics_storage"], "denied");
+    assert!(first[2]["wait_for_update"].is_number());
+    let regional = js(
+        &c,
+        "return window.dataLayer.map(e => Array.from(e)).filter(e => e[1] === 'default' && e[2].region);",
+    )
+    .await;
+    assert!(
+        regional.as_array().is_some_and(|r| r
+            .iter()
+            .any(|e| e[2]["region"].as_array().is_some_and(|l| l.contains(&serde_json::json!("DE"))))),
+        "region-specific defaults: {regional}"
+    );
+
+    click(&c, &format!("{SR}.querySelector('.bn [data-a=accept]')")).await;
+    wait_for(&c, "return window.__analyticsRan === 1;", 10, "analytics after Accept all").await;
+    let seen = js(&c, "return window.__dataLayerAtAnalytics;").await;
+    let entries = seen.as_array().expect("entries");
+    assert_eq!(entries[0][1], "default", "the default came before the tag");
+    let update = entries.iter().find(|e| e[1] == "update").expect("an update before the tag ran");
+    assert_eq!(update[2]["analytics_storage"], "granted");
+    assert_eq!(update[2]["ad_storage"], "granted");
+
+    c.refresh().await.expect("reload");
+    wait_for(&c, "return window.__analyticsRan === 1;", 10, "analytics on the next page load").await;
+    let seen = js(&c, "return window.__dataLayerAtAnalytics;").await;
+    let update =
+        seen.as_array().expect("entries").iter().find(|e| e[1] == "update").cloned().expect("update on load");
+    assert_eq!(update[2]["analytics_storage"], "granted");
+    c.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn right_to_left_and_left_to_right_languages_render_correctly() {
+    let accord = accord().await;
+    let driver = Driver::start().await;
+    let c = driver.session(true).await;
+    c.goto(&accord.url("/?lang=ar")).await.expect("goto");
+    assert_eq!(js(&c, "return [document.documentElement.lang, document.documentElement.dir, getComputedStyle(document.querySelector('main')).direction];").await, serde_json::json!(["ar", "rtl", "rtl"]));
+    // The brand sits at the inline start, which is the right edge in RTL.
+    let mirrored = js(&c, "const b = document.querySelector('.brand').getBoundingClientRect(); return b.left > window.innerWidth / 2;").await;
+    assert_eq!(mirrored, true, "the header is mirrored");
+    c.close().await.expect("close");
+
+    for (lang, dir) in [("ar", "rtl"), ("de", "ltr")] {
+        let shop =
+            MarketingSite::start_with(&accord.base, PageOptions { gpc: false, lang: Some(lang) }).await;
+        let c = driver.session(true).await;
+        c.goto(&format!("{}/", shop.base)).await.expect("goto");
+        wait_for(&c, &is(&banner_shown()), 15, "the banner").await;
+        let got = js(&c, &format!("const b = {SR}.querySelector('.bn'); return [b.getAttribute('lang'), getComputedStyle(b).direction, b.querySelector('[data-a=accept]').textContent];")).await;
+        assert_eq!(got[0], lang);
+        assert_eq!(got[1], dir);
+        assert_ne!(got[2], "Accept all", "{lang} text");
+        c.close().await.expect("close");
+    }
 }

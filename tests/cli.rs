@@ -120,3 +120,24 @@ fn bad_configuration_fails_fast_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("consent_days"), "names the bad key");
 }
+
+#[test]
+fn publish_policy_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("accord.db");
+    let file = dir.path().join("policy.md");
+    std::fs::write(
+        &file,
+        "+++\nversion = \"v2\"\neffective_date = \"2026-12-01\"\ntitle = \"Privacy\"\n+++\n## One\ntext\n",
+    )
+    .expect("write");
+    let run = |args: &[&str]| {
+        Command::new(accord_binary()).arg("--database").arg(&db).args(args).output().expect("runs")
+    };
+    let out = run(&["publish", "policy", file.to_str().expect("utf8"), "--material"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("published policy v2"));
+    let again = run(&["publish", "policy", file.to_str().expect("utf8")]);
+    assert!(!again.status.success(), "the same version cannot be published twice");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already published"));
+}

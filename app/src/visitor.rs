@@ -43,7 +43,7 @@ pub fn stored_decision(_content: &SiteContent) -> Option<ConsentCookie> {
 pub fn valid_decision(content: &SiteContent, ctx: &RequestContext) -> Option<ConsentCookie> {
     let j = &ctx.jurisdiction;
     stored_decision(content)
-        .filter(|c| c.is_valid(&content.policy.version, now(), j.consent_days, j.refusal_days))
+        .filter(|c| c.is_valid(&content.valid_policy_versions, now(), j.consent_days, j.refusal_days))
 }
 
 /// Optional categories in effect: the valid decision's, else the jurisdiction's defaults;

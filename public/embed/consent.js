@@ -109,7 +109,7 @@ a{display:inline-block;min-height:24px;margin-inline-end:1rem;color:#1d4ed8;text
       granted: m[4].split('.').filter(k => opt.includes(k)),
     };
   };
-  const valid = x => !!x && x.policy_version === cfg.policy.version &&
+  const valid = x => !!x && (cfg.policy.valid_versions || [cfg.policy.version]).includes(x.policy_version) &&
     (x.decided_at + days(x.granted) * 86400) * 1000 > Date.now();
   const write = x => {
     vid = x.visitor_id;

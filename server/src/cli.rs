@@ -42,6 +42,30 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create the database, apply migrations and seed the default content, then exit.
     Migrate,
+    /// Publish a new version of the privacy policy or the cookie registry.
+    #[command(subcommand)]
+    Publish(Publish),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Publish {
+    /// A policy Markdown file with +++ TOML front matter (version, effective_date, title, changelog).
+    Policy {
+        file: PathBuf,
+        /// The change affects what visitors consented to: earlier consents are asked again.
+        #[arg(long)]
+        material: bool,
+    },
+    /// A cookie registry TOML file (registry_version, categories, cookies).
+    Registry {
+        file: PathBuf,
+        /// The change needs fresh consent (new category, new purpose): earlier consents are asked again.
+        #[arg(long)]
+        material: bool,
+        /// One line for the policy changelog when the change is material.
+        #[arg(long, default_value = "cookie registry updated")]
+        summary: String,
+    },
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -111,6 +135,7 @@ pub fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
             Command::Serve(_) => crate::server::serve(config).await,
             Command::Migrate => crate::server::migrate(&config).await,
+            Command::Publish(what) => crate::server::publish(&config, what).await,
         }
     });
     match result {

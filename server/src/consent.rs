@@ -65,7 +65,7 @@ pub fn to_record(
     client: ClientFacts,
     now_ms: i64,
 ) -> Result<NewRecord, ApiError> {
-    if choice.policy_version != content.policy.version {
+    if !content.valid_policy_versions.contains(&choice.policy_version) {
         return Err(ApiError::conflict(
             "stale_policy_version",
             format!(
@@ -348,8 +348,9 @@ impl DecisionView {
         category: Option<&str>,
         fallback: (&Jurisdiction, bool),
     ) -> Self {
-        let valid_record = latest
-            .filter(|r| r.data.policy_version == content.policy.version && now_ms < r.data.expires_at_ms);
+        let valid_record = latest.filter(|r| {
+            content.valid_policy_versions.contains(&r.data.policy_version) && now_ms < r.data.expires_at_ms
+        });
         let (j, gpc_signal) = fallback;
         let sale_off = |k: &String| gpc_signal && j.gpc && j.sale_categories.contains(k);
         let categories: BTreeMap<String, bool> = content

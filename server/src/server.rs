@@ -69,6 +69,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let addr = config.server.bind;
     let state = build_state(config).await?;
     spawn_geo_reloader(&state);
+    spawn_content_reloader(&state);
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
     tracing::info!("Accord listening on http://{}", listener.local_addr().map_err(StartError::Serve)?);
     run(listener, state, shutdown_signal()).await
@@ -105,6 +106,76 @@ pub fn spawn_geo_reloader(state: &AppState) {
                 tokio::task::spawn_blocking(move || geo.database().map(|db| db.reload_if_changed())).await;
         }
     });
+}
+
+/// Rebuilds the content snapshot when something new was published (by `accord publish` in
+/// another process, or through the admin API).
+pub async fn reload_content(state: &AppState) -> Result<bool, StartError> {
+    let fresh = content::load(state.ledger.as_ref(), &state.config).await?;
+    let current = state.content.current();
+    let changed = fresh.policy.version != current.policy.version
+        || fresh.registry_version != current.registry_version
+        || fresh.valid_policy_versions != current.valid_policy_versions
+        || fresh.responsibility.title != current.responsibility.title;
+    if changed {
+        tracing::info!(policy = %fresh.policy.version, registry = %fresh.registry_version, "published content reloaded");
+        state.content.replace(fresh);
+    }
+    Ok(changed)
+}
+
+/// Polls the database every few seconds for new publishes (one tiny query).
+pub fn spawn_content_reloader(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut last = state.ledger.content_generation().await.ok();
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = state.ledger.content_generation().await.ok();
+            if now.is_some() && now != last {
+                match reload_content(&state).await {
+                    Ok(_) => last = now,
+                    Err(e) => tracing::warn!(error = %e, "reloading published content failed; will retry"),
+                }
+            }
+        }
+    });
+}
+
+/// `accord publish policy|registry FILE`
+pub async fn publish(config: &Config, what: crate::cli::Publish) -> Result<(), StartError> {
+    let ledger = open_ledger(config).await?;
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).map_err(|e| {
+            StartError::Content(ContentError::Conflict(format!("cannot read {}: {e}", path.display())))
+        })
+    };
+    match what {
+        crate::cli::Publish::Policy { file, material } => {
+            let p = content::publish_policy(ledger.as_ref(), &read(&file)?, material).await?;
+            println!(
+                "published policy {} ({}), sha256 {}",
+                p.version,
+                if material { "material: consents under earlier versions must be renewed" } else { "minor" },
+                p.content_hash
+            );
+        }
+        crate::cli::Publish::Registry { file, material, summary } => {
+            let (r, revision) =
+                content::publish_registry(ledger.as_ref(), &read(&file)?, material, &summary).await?;
+            println!(
+                "published cookie registry {} ({})",
+                r.version,
+                if material { "material" } else { "minor" }
+            );
+            if let Some(p) = revision {
+                println!("published policy revision {} so consents are renewed", p.version);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

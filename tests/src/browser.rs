@@ -153,8 +153,18 @@ pub async fn shift_tab(c: &Client) {
     c.perform_actions(actions).await.expect("key actions");
 }
 
+/// How the stand-in marketing page is set up.
+#[derive(Clone, Copy, Default)]
+pub struct PageOptions {
+    /// Simulates a browser with Global Privacy Control on (`navigator.globalPrivacyControl`).
+    pub gpc: bool,
+    /// `data-lang` on the embed tag.
+    pub lang: Option<&'static str>,
+}
+
 /// A stand-in marketing site on another origin (`localhost` vs Accord's `127.0.0.1`) whose
-/// page embeds Accord with one `<script>` tag and carries gated tags.
+/// page embeds Accord with one `<script>` tag and carries gated tags. The gated analytics tag
+/// records the Consent Mode entries that existed when it ran.
 pub struct MarketingSite {
     pub base: String,
     _task: tokio::task::JoinHandle<()>,
@@ -162,17 +172,28 @@ pub struct MarketingSite {
 
 impl MarketingSite {
     pub async fn start(accord_base: &str) -> Self {
+        Self::start_with(accord_base, PageOptions::default()).await
+    }
+
+    pub async fn start_with(accord_base: &str, opts: PageOptions) -> Self {
         use axum::response::Html;
         use axum::routing::get;
+        let gpc = if opts.gpc {
+            "<script>Object.defineProperty(navigator, 'globalPrivacyControl', {value: true});</script>"
+        } else {
+            ""
+        };
+        let lang = opts.lang.map(|l| format!(" data-lang=\"{l}\"")).unwrap_or_default();
         let page = format!(
-            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
+            r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title>{gpc}</head>
 <body>
 <h1>Shop</h1>
 <p><a id="first-link" href="/">Home</a> <button type="button" id="settings" data-accord-open>Cookie settings</button></p>
-<script type="text/plain" data-category="analytics">window.__analyticsRan = (window.__analyticsRan || 0) + 1;</script>
+<script type="text/plain" data-category="analytics">window.__analyticsRan = (window.__analyticsRan || 0) + 1;
+window.__dataLayerAtAnalytics = (window.dataLayer || []).map(e => Array.from(e));</script>
 <script type="text/plain" data-category="marketing" data-src="/crm.js"></script>
 <iframe data-src="/frame" data-category="marketing" title="Map"></iframe>
-<script src="{accord_base}/embed/consent.js" data-site="default" async></script>
+<script src="{accord_base}/embed/consent.js" data-site="default"{lang} async></script>
 </body></html>"#
         );
         let app = axum::Router::new()

@@ -233,8 +233,14 @@ impl ConsentCookie {
 
     /// Valid = made under the current policy version, not in the future, not expired at
     /// `now` (unix seconds) under the given lifetimes.
-    pub fn is_valid(&self, current_version: &str, now: i64, consent_days: u32, refusal_days: u32) -> bool {
-        self.policy_version == current_version
+    pub fn is_valid(
+        &self,
+        valid_versions: &[String],
+        now: i64,
+        consent_days: u32,
+        refusal_days: u32,
+    ) -> bool {
+        valid_versions.contains(&self.policy_version)
             && self.decided_at <= now + 300
             && now < self.decided_at.saturating_add(self.lifetime_secs(consent_days, refusal_days))
     }
@@ -301,13 +307,15 @@ mod tests {
     #[test]
     fn validity_follows_version_and_lifetime() {
         let granted = ConsentCookie::parse(&format!("1~{VID}~0~v1~analytics")).expect("parses");
-        assert!(granted.is_valid("v1", 9 * 86_400, 10, 5));
-        assert!(!granted.is_valid("v1", 10 * 86_400, 10, 5));
-        assert!(!granted.is_valid("v2", 1, 10, 5));
+        let v1 = ["v1".to_owned()];
+        assert!(granted.is_valid(&v1, 9 * 86_400, 10, 5));
+        assert!(!granted.is_valid(&v1, 10 * 86_400, 10, 5));
+        assert!(!granted.is_valid(&["v2".to_owned()], 1, 10, 5));
+        assert!(granted.is_valid(&["v1".to_owned(), "v1.1".to_owned()], 1, 10, 5), "minor change");
         let refused = ConsentCookie::parse(&format!("1~{VID}~0~v1~")).expect("parses");
-        assert!(refused.is_valid("v1", 4 * 86_400, 10, 5));
-        assert!(!refused.is_valid("v1", 5 * 86_400, 10, 5));
+        assert!(refused.is_valid(&v1, 4 * 86_400, 10, 5));
+        assert!(!refused.is_valid(&v1, 5 * 86_400, 10, 5));
         let future = ConsentCookie::parse(&format!("1~{VID}~100000~v1~")).expect("parses");
-        assert!(!future.is_valid("v1", 1000, 10, 5), "a cookie from the future is not trusted");
+        assert!(!future.is_valid(&v1, 1000, 10, 5), "a cookie from the future is not trusted");
     }
 }

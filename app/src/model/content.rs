@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 pub struct SiteContent {
     pub policy: PolicyView,
     pub registry_version: String,
+    /// Policy versions consents may still refer to: the newest material one and every later,
+    /// minor one. A decision under any other version is asked again.
+    pub valid_policy_versions: Vec<String>,
     pub categories: Vec<Category>,
     pub cookies: Vec<CookieEntry>,
     pub responsibility: Responsibility,

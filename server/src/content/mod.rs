@@ -28,6 +28,8 @@ pub enum ContentError {
     Ledger(#[from] LedgerError),
     #[error("the database has no published {0}; run `accord migrate`")]
     Missing(&'static str),
+    #[error("{0}")]
+    Conflict(String),
 }
 
 fn invalid(file: &'static str, message: impl Into<String>) -> ContentError {
@@ -67,6 +69,7 @@ pub fn parse_policy(source: &str) -> Result<PublishedPolicy, ContentError> {
     }
     Ok(PublishedPolicy {
         content_hash: sha256_hex(source.as_bytes()),
+        material: true,
         version: fm.version,
         effective_date: fm.effective_date,
         title: fm.title,
@@ -114,6 +117,7 @@ pub fn parse_registry(source: &str) -> Result<PublishedRegistry, ContentError> {
     }
     Ok(PublishedRegistry {
         content_hash: sha256_hex(source.as_bytes()),
+        material: true,
         version: f.registry_version,
         categories: f.categories,
         cookies: f.cookies,
@@ -143,6 +147,89 @@ pub async fn seed_if_empty(ledger: &dyn Ledger) -> Result<(), ContentError> {
     Ok(())
 }
 
+/// Publishes a new privacy policy version. `material` invalidates every consent given under
+/// earlier versions (the banner returns); a minor change keeps them valid.
+pub async fn publish_policy(
+    ledger: &dyn Ledger,
+    source: &str,
+    material: bool,
+) -> Result<PublishedPolicy, ContentError> {
+    let mut policy = parse_policy(source)?;
+    policy.material = material;
+    if ledger.valid_policy_versions().await?.contains(&policy.version)
+        || ledger.current_policy().await?.is_some_and(|p| p.version == policy.version)
+    {
+        return Err(ContentError::Conflict(format!(
+            "policy version {:?} is already published",
+            policy.version
+        )));
+    }
+    ledger.publish_policy(&policy).await.map_err(|e| match e {
+        LedgerError::Other(m) if m.contains("UNIQUE") => ContentError::Conflict(format!(
+            "policy version {:?} was published before; pick a new version",
+            policy.version
+        )),
+        other => other.into(),
+    })?;
+    Ok(policy)
+}
+
+/// Publishes a new cookie registry version. A material change (a new category, a new
+/// purpose) must be consented to again: it also publishes a policy revision named after the
+/// registry version, so every later record names the exact notice it was given under.
+pub async fn publish_registry(
+    ledger: &dyn Ledger,
+    source: &str,
+    material: bool,
+    summary: &str,
+) -> Result<(PublishedRegistry, Option<PublishedPolicy>), ContentError> {
+    let mut registry = parse_registry(source)?;
+    registry.material = material;
+    if ledger.current_registry().await?.is_some_and(|r| r.version == registry.version) {
+        return Err(ContentError::Conflict(format!(
+            "registry version {:?} is already published",
+            registry.version
+        )));
+    }
+    let revision = if material {
+        let current = ledger.current_policy().await?.ok_or(ContentError::Missing("privacy policy"))?;
+        let today = time::OffsetDateTime::now_utc().date().to_string();
+        let mut changelog = vec![ChangelogEntry {
+            version: registry.version.clone(),
+            date: today.clone(),
+            material: true,
+            summary: format!("Cookie registry {}: {summary}", registry.version),
+        }];
+        changelog.extend(current.changelog.clone());
+        Some(PublishedPolicy {
+            version: registry.version.clone(),
+            material: true,
+            effective_date: today,
+            title: current.title.clone(),
+            content_hash: sha256_hex(
+                format!("{}\n{}", current.content_hash, registry.content_hash).as_bytes(),
+            ),
+            changelog,
+            markdown: current.markdown.clone(),
+        })
+    } else {
+        None
+    };
+    if let Some(p) = &revision {
+        if ledger.valid_policy_versions().await?.contains(&p.version) {
+            return Err(ContentError::Conflict(format!(
+                "a policy version {:?} exists; give the registry a new registry_version",
+                p.version
+            )));
+        }
+    }
+    ledger.publish_registry(&registry).await?;
+    if let Some(p) = &revision {
+        ledger.publish_policy(p).await?;
+    }
+    Ok((registry, revision))
+}
+
 /// Builds the snapshot of what is published now.
 pub async fn load(ledger: &dyn Ledger, config: &Config) -> Result<SiteContent, ContentError> {
     let policy = ledger.current_policy().await?.ok_or(ContentError::Missing("privacy policy"))?;
@@ -161,6 +248,7 @@ pub async fn load(ledger: &dyn Ledger, config: &Config) -> Result<SiteContent, C
             changelog: policy.changelog,
         },
         registry_version: registry.version,
+        valid_policy_versions: ledger.valid_policy_versions().await?,
         categories: registry.categories,
         cookies: registry.cookies,
         responsibility: responsibility.document,

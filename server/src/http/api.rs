@@ -120,7 +120,8 @@ async fn config(
         "language": ctx.catalog.language,
         "dir": ctx.catalog.dir(),
         "languages": ctx.languages,
-        "policy": {"version": content.policy.version, "effective_date": content.policy.effective_date, "url": format!("{base}/privacy")},
+        "policy": {"version": content.policy.version, "valid_versions": content.valid_policy_versions,
+                   "effective_date": content.policy.effective_date, "url": format!("{base}/privacy")},
         "jurisdiction": {
             "id": j.id, "model": j.model, "region": j.region, "rule_version": j.rule_version,
             "gpc": j.gpc, "gpc_signal": ctx.gpc_signal, "defaults": j.defaults, "sale_categories": j.sale_categories,

@@ -62,6 +62,8 @@ pub struct Record {
 #[derive(Clone, Debug)]
 pub struct PublishedPolicy {
     pub version: String,
+    /// A material change invalidates consents given under earlier versions.
+    pub material: bool,
     pub effective_date: String,
     pub title: String,
     pub content_hash: String,
@@ -72,6 +74,7 @@ pub struct PublishedPolicy {
 #[derive(Clone, Debug)]
 pub struct PublishedRegistry {
     pub version: String,
+    pub material: bool,
     pub content_hash: String,
     pub categories: Vec<Category>,
     pub cookies: Vec<CookieEntry>,
@@ -98,6 +101,10 @@ pub trait Ledger: Send + Sync + 'static {
     async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError>;
 
     async fn current_policy(&self) -> Result<Option<PublishedPolicy>, LedgerError>;
+    /// Policy versions consents may still refer to: the newest material one and every later one.
+    async fn valid_policy_versions(&self) -> Result<Vec<String>, LedgerError>;
+    /// A cheap fingerprint of what is published (changes on every publish), for reloading.
+    async fn content_generation(&self) -> Result<(i64, i64, i64), LedgerError>;
     async fn publish_policy(&self, policy: &PublishedPolicy) -> Result<(), LedgerError>;
     async fn current_registry(&self) -> Result<Option<PublishedRegistry>, LedgerError>;
     async fn publish_registry(&self, registry: &PublishedRegistry) -> Result<(), LedgerError>;

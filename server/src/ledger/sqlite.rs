@@ -189,7 +189,7 @@ impl Ledger for SqliteLedger {
 
     async fn current_policy(&self) -> Result<Option<PublishedPolicy>, LedgerError> {
         let row = sqlx::query(
-            "SELECT version, effective_date, title, content_hash, changelog, markdown \
+            "SELECT version, effective_date, title, content_hash, changelog, markdown, material \
              FROM policy_versions ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
@@ -199,6 +199,7 @@ impl Ledger for SqliteLedger {
         let changelog: String = row.try_get("changelog").map_err(map_err)?;
         Ok(Some(PublishedPolicy {
             version: row.try_get("version").map_err(map_err)?,
+            material: row.try_get::<i64, _>("material").map_err(map_err)? == 1,
             effective_date: row.try_get("effective_date").map_err(map_err)?,
             title: row.try_get("title").map_err(map_err)?,
             content_hash: row.try_get("content_hash").map_err(map_err)?,
@@ -208,11 +209,37 @@ impl Ledger for SqliteLedger {
         }))
     }
 
+    async fn valid_policy_versions(&self) -> Result<Vec<String>, LedgerError> {
+        sqlx::query_scalar(
+            "SELECT version FROM policy_versions WHERE id >= \
+             (SELECT COALESCE(MAX(id), 0) FROM policy_versions WHERE material = 1) ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn content_generation(&self) -> Result<(i64, i64, i64), LedgerError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM policy_versions) AS p, \
+                    (SELECT COALESCE(MAX(id), 0) FROM registry_versions) AS r, \
+                    (SELECT COALESCE(MAX(id), 0) FROM responsibility_versions) AS m",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok((
+            row.try_get("p").map_err(map_err)?,
+            row.try_get("r").map_err(map_err)?,
+            row.try_get("m").map_err(map_err)?,
+        ))
+    }
+
     async fn publish_policy(&self, p: &PublishedPolicy) -> Result<(), LedgerError> {
         let changelog = serde_json::to_string(&p.changelog).map_err(|e| LedgerError::Other(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO policy_versions (version, effective_date, title, content_hash, changelog, markdown, published_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO policy_versions (version, effective_date, title, content_hash, changelog, markdown, published_at, material) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.version)
         .bind(&p.effective_date)
@@ -221,6 +248,7 @@ impl Ledger for SqliteLedger {
         .bind(changelog)
         .bind(&p.markdown)
         .bind(now_ms())
+        .bind(i64::from(p.material))
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -228,11 +256,12 @@ impl Ledger for SqliteLedger {
     }
 
     async fn current_registry(&self) -> Result<Option<PublishedRegistry>, LedgerError> {
-        let head =
-            sqlx::query("SELECT id, version, content_hash FROM registry_versions ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
+        let head = sqlx::query(
+            "SELECT id, version, content_hash, material FROM registry_versions ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         let Some(head) = head else { return Ok(None) };
         let id: i64 = head.try_get("id").map_err(map_err)?;
         let categories = sqlx::query(
@@ -281,6 +310,7 @@ impl Ledger for SqliteLedger {
         .collect::<Result<Vec<_>, LedgerError>>()?;
         Ok(Some(PublishedRegistry {
             version: head.try_get("version").map_err(map_err)?,
+            material: head.try_get::<i64, _>("material").map_err(map_err)? == 1,
             content_hash: head.try_get("content_hash").map_err(map_err)?,
             categories,
             cookies,
@@ -290,11 +320,12 @@ impl Ledger for SqliteLedger {
     async fn publish_registry(&self, reg: &PublishedRegistry) -> Result<(), LedgerError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO registry_versions (version, content_hash, published_at) VALUES (?, ?, ?) RETURNING id",
+            "INSERT INTO registry_versions (version, content_hash, published_at, material) VALUES (?, ?, ?, ?) RETURNING id",
         )
         .bind(&reg.version)
         .bind(&reg.content_hash)
         .bind(now_ms())
+        .bind(i64::from(reg.material))
         .fetch_one(&mut *tx)
         .await
         .map_err(map_err)?;
