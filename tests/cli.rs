@@ -141,3 +141,22 @@ fn publish_policy_from_the_command_line() {
     assert!(!again.status.success(), "the same version cannot be published twice");
     assert!(String::from_utf8_lossy(&again.stderr).contains("already published"));
 }
+
+#[test]
+fn tokens_are_created_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("accord.db");
+    let run = |args: &[&str]| {
+        Command::new(accord_binary()).arg("--database").arg(&db).args(args).output().expect("runs")
+    };
+    let out = run(&["token", "create", "--name", "ci deploy", "--role", "admin"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("acc_") && token.len() == 68, "{token}");
+    let list = String::from_utf8_lossy(&run(&["token", "list"]).stdout).into_owned();
+    assert!(list.contains("admin\tactive\tci deploy") && !list.contains(&token), "{list}");
+    assert!(run(&["token", "revoke", "1"]).status.success());
+    assert!(String::from_utf8_lossy(&run(&["token", "list"]).stdout).contains("revoked"));
+    assert!(!run(&["token", "revoke", "1"]).status.success(), "already revoked");
+    assert!(!run(&["token", "create", "--name", "x", "--role", "root"]).status.success(), "unknown role");
+}

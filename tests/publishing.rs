@@ -100,3 +100,73 @@ async fn material_registry_change_publishes_a_policy_revision() {
     assert_eq!(cfg["policy"]["valid_versions"], json!(["2026-12-15"]));
     assert!(app.get("/privacy").await.text().contains("adds a chat provider"));
 }
+
+async fn admin_post(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> accord_tests::TestResponse {
+    let mut req = Request::post(path).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    app.send(req.body(Body::from(body.to_string())).expect("req")).await
+}
+
+#[tokio::test]
+async fn admin_api_publishes_only_for_admin_tokens() {
+    let app = TestApp::new().await;
+    let ledger = app.state.ledger.as_ref();
+    let (_, admin) = accord::auth::create(ledger, "ops", accord::auth::Role::Admin).await.expect("token");
+    let (_, auditor) =
+        accord::auth::create(ledger, "audit", accord::auth::Role::Auditor).await.expect("token");
+    let body = json!({"source": policy("2027-02-01", "Material"), "material": true});
+    let url = "/api/v1/admin/policies";
+
+    let none = admin_post(&app, url, None, &body).await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(none.error_code(), "unauthorized");
+    assert_eq!(none.header("www-authenticate"), Some("Bearer"));
+    let malformed = admin_post(&app, url, Some("let-me-in"), &body).await;
+    assert_eq!(malformed.status, StatusCode::UNAUTHORIZED);
+    let unknown = admin_post(&app, url, Some(&accord::auth::generate_token()), &body).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    let read_only = admin_post(&app, url, Some(&auditor), &body).await;
+    assert_eq!(read_only.status, StatusCode::FORBIDDEN);
+    assert_eq!(read_only.error_code(), "forbidden");
+    let who = app
+        .send(
+            Request::get("/api/v1/admin/whoami")
+                .header("authorization", format!("Bearer {auditor}"))
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(who.json()["role"], "auditor", "auditors may read");
+
+    let ok = admin_post(&app, url, Some(&admin), &body).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text());
+    assert_eq!(ok.json()["valid_versions"], json!(["2027-02-01"]), "material: only the new version counts");
+    let cfg = app.get("/api/v1/config?site=default").await.json();
+    assert_eq!(cfg["policy"]["version"], "2027-02-01", "live at once");
+    let again = admin_post(&app, url, Some(&admin), &body).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.error_code(), "version_exists");
+    let broken =
+        admin_post(&app, url, Some(&admin), &json!({"source": "no front matter", "material": false})).await;
+    assert_eq!(broken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(broken.error_code(), "invalid_content");
+
+    // Tokens are stored hashed, and a revoked token stops working.
+    let db = std::fs::read(app.db_path()).expect("db");
+    let wal = std::fs::read(app.db_path().with_extension("db-wal")).unwrap_or_default();
+    let all = [db, wal].concat();
+    assert!(!String::from_utf8_lossy(&all).contains(&admin), "the plain token is never stored");
+    let id = ledger.list_tokens().await.expect("list").into_iter().find(|t| t.name == "ops").expect("ops").id;
+    assert!(ledger.revoke_token(id).await.expect("revoke"));
+    let revoked =
+        admin_post(&app, url, Some(&admin), &json!({"source": policy("2027-03-01", "x"), "material": false}))
+            .await;
+    assert_eq!(revoked.status, StatusCode::UNAUTHORIZED);
+}

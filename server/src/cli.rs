@@ -45,6 +45,24 @@ pub enum Command {
     /// Publish a new version of the privacy policy or the cookie registry.
     #[command(subcommand)]
     Publish(Publish),
+    /// Manage admin/auditor API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::auth::Role,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id; it stops working immediately.
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,6 +154,7 @@ pub fn main() -> ExitCode {
             Command::Serve(_) => crate::server::serve(config).await,
             Command::Migrate => crate::server::migrate(&config).await,
             Command::Publish(what) => crate::server::publish(&config, what).await,
+            Command::Token(cmd) => crate::server::token(&config, cmd).await,
         }
     });
     match result {

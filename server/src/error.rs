@@ -15,6 +15,9 @@ pub enum ApiError {
     Unprocessable { code: &'static str, message: String },
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    /// Missing or invalid credentials (answered with `WWW-Authenticate: Bearer`).
+    #[error("{message}")]
+    Unauthorized { message: String },
     #[error("{message}")]
     Forbidden { code: &'static str, message: String },
     #[error("{message}")]
@@ -55,6 +58,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -72,6 +76,7 @@ impl ApiError {
             | Self::NotFound { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. } => code,
+            Self::Unauthorized { .. } => "unauthorized",
             Self::PayloadTooLarge { .. } => "body_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
@@ -102,6 +107,9 @@ impl IntoResponse for ApiError {
         }
         let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
         let mut res = (status, axum::Json(body)).into_response();
+        if matches!(self, Self::Unauthorized { .. }) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Self::Unavailable { retry_after_secs } = self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }

@@ -2,7 +2,8 @@
 //! content, embed serving and the Leptos pages.
 //!
 //! Where to look:
-//! - `cli`: the `accord` command line (serve, migrate).
+//! - `cli`: the `accord` command line (serve, migrate, publish, token).
+//! - `auth`: admin/auditor API tokens.
 //! - `config`: per-concern configuration from TOML, `ACCORD_*` environment and flags.
 //! - `state`: [`AppState`], shared by every handler.
 //! - `http`: the router factory and all handlers (API, forms, health, pages).
@@ -15,6 +16,7 @@
 //! - `i18n`: message catalogs and language negotiation.
 //! - `error`: the one API error type and its HTTP mapping.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod consent;

@@ -178,6 +178,44 @@ pub async fn publish(config: &Config, what: crate::cli::Publish) -> Result<(), S
     Ok(())
 }
 
+/// `accord token create|list|revoke`
+pub async fn token(config: &Config, cmd: crate::cli::TokenCommand) -> Result<(), StartError> {
+    use crate::cli::TokenCommand;
+    let ledger = open_ledger(config).await?;
+    match cmd {
+        TokenCommand::Create { name, role } => {
+            if name.trim().is_empty() || name.len() > 100 {
+                return Err(StartError::Content(ContentError::Conflict(
+                    "--name must be 1-100 characters".into(),
+                )));
+            }
+            let (info, token) = crate::auth::create(ledger.as_ref(), name.trim(), role).await?;
+            eprintln!(
+                "created token {} ({}, role {}); it is shown only once:",
+                info.id,
+                info.name,
+                role.as_str()
+            );
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            for t in ledger.list_tokens().await? {
+                let state = if t.revoked_at_ms.is_some() { "revoked" } else { "active" };
+                println!("{}\t{}\t{}\t{}", t.id, t.role.as_str(), state, t.name);
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if !ledger.revoke_token(id).await? {
+                return Err(StartError::Content(ContentError::Conflict(format!(
+                    "no active token with id {id}"
+                ))));
+            }
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -44,6 +44,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/consents", post(record))
         .route("/visitors/{visitor_id}/decision", get(decision))
         .route("/visitors/{visitor_id}/history", get(history))
+        .nest("/admin", super::admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))

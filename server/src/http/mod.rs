@@ -1,12 +1,13 @@
 //! The router factory: every route Accord serves, and the layers around them.
 
+pub mod admin;
 pub mod api;
 pub mod client;
 pub mod context;
 pub mod forms;
 pub mod health;
 pub mod pages;
-mod request;
+pub(crate) mod request;
 
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};

@@ -108,6 +108,17 @@ pub trait Ledger: Send + Sync + 'static {
     async fn publish_policy(&self, policy: &PublishedPolicy) -> Result<(), LedgerError>;
     async fn current_registry(&self) -> Result<Option<PublishedRegistry>, LedgerError>;
     async fn publish_registry(&self, registry: &PublishedRegistry) -> Result<(), LedgerError>;
+    async fn create_token(
+        &self,
+        name: &str,
+        role: crate::auth::Role,
+        token_hash: &str,
+    ) -> Result<crate::auth::TokenInfo, LedgerError>;
+    async fn find_token(&self, token_hash: &str) -> Result<Option<crate::auth::TokenInfo>, LedgerError>;
+    async fn list_tokens(&self) -> Result<Vec<crate::auth::TokenInfo>, LedgerError>;
+    /// Returns false when no active token has that id.
+    async fn revoke_token(&self, id: i64) -> Result<bool, LedgerError>;
+
     async fn current_responsibility(&self) -> Result<Option<PublishedResponsibility>, LedgerError>;
     async fn publish_responsibility(&self, doc: &PublishedResponsibility) -> Result<(), LedgerError>;
 }

@@ -107,6 +107,18 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, LedgerError> {
     })
 }
 
+fn token_from_row(row: &SqliteRow) -> Result<crate::auth::TokenInfo, LedgerError> {
+    let role: String = row.try_get("role").map_err(map_err)?;
+    Ok(crate::auth::TokenInfo {
+        id: row.try_get("id").map_err(map_err)?,
+        name: row.try_get("name").map_err(map_err)?,
+        role: crate::auth::Role::parse(&role)
+            .ok_or_else(|| LedgerError::Corrupt("api_tokens.role".into()))?,
+        created_at_ms: row.try_get("created_at").map_err(map_err)?,
+        revoked_at_ms: row.try_get("revoked_at").map_err(map_err)?,
+    })
+}
+
 const RECORD_COLUMNS: &str = "id, visitor_id, site, action, source, granted, denied, policy_version, \
      registry_version, language, page, ip_reduced, ua_family, recorded_at, region, jurisdiction, \
      rule_version, gpc_applied, expires_at";
@@ -365,6 +377,60 @@ impl Ledger for SqliteLedger {
             .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        role: crate::auth::Role,
+        token_hash: &str,
+    ) -> Result<crate::auth::TokenInfo, LedgerError> {
+        let created = now_ms();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (name, role, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(role.as_str())
+        .bind(token_hash)
+        .bind(created)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(crate::auth::TokenInfo {
+            id,
+            name: name.to_owned(),
+            role,
+            created_at_ms: created,
+            revoked_at_ms: None,
+        })
+    }
+
+    async fn find_token(&self, token_hash: &str) -> Result<Option<crate::auth::TokenInfo>, LedgerError> {
+        let row =
+            sqlx::query("SELECT id, name, role, created_at, revoked_at FROM api_tokens WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<crate::auth::TokenInfo>, LedgerError> {
+        let rows = sqlx::query("SELECT id, name, role, created_at, revoked_at FROM api_tokens ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_token(&self, id: i64) -> Result<bool, LedgerError> {
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn current_responsibility(&self) -> Result<Option<PublishedResponsibility>, LedgerError> {

@@ -1,0 +1,107 @@
+//! Admin API under `/api/v1/admin` (bearer tokens, see `auth`). Publishing here takes effect
+//! immediately in this process; other processes pick it up within seconds.
+
+use crate::auth::Caller;
+use crate::content::{self, ContentError};
+use crate::error::ApiError;
+use crate::http::request;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Policies and registries are documents; 256 KiB is far above any real one.
+pub const MAX_BODY: usize = 256 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/whoami", get(whoami))
+        .route("/policies", post(publish_policy))
+        .route("/registries", post(publish_registry))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+}
+
+async fn whoami(caller: Caller) -> impl IntoResponse {
+    Json(json!({"id": caller.token.id, "name": caller.token.name, "role": caller.token.role}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    /// The document: policy Markdown with +++ front matter, or registry TOML.
+    source: String,
+    /// Material changes invalidate earlier consents.
+    material: bool,
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+fn parse(body: Result<Bytes, BytesRejection>) -> Result<PublishBody, ApiError> {
+    let bytes = request::body(body, MAX_BODY)?;
+    serde_json::from_slice(&bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::unprocessable("invalid_field", e.to_string()),
+        _ => ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")),
+    })
+}
+
+fn content_error(e: ContentError) -> ApiError {
+    match e {
+        ContentError::Invalid { .. } => ApiError::unprocessable("invalid_content", e.to_string()),
+        ContentError::Conflict(m) => ApiError::conflict("version_exists", m),
+        ContentError::Ledger(l) => l.into(),
+        ContentError::Missing(_) => ApiError::Internal(e.to_string()),
+    }
+}
+
+async fn reload(state: &AppState) -> Result<(), ApiError> {
+    crate::server::reload_content(state).await.map(|_| ()).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+async fn publish_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_admin()?;
+    let b = parse(body)?;
+    let p =
+        content::publish_policy(state.ledger.as_ref(), &b.source, b.material).await.map_err(content_error)?;
+    reload(&state).await?;
+    tracing::info!(version = %p.version, material = b.material, by = %caller.token.name, "policy published");
+    let valid = state.content.current().valid_policy_versions.clone();
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"version": p.version, "material": b.material, "content_hash": p.content_hash, "valid_versions": valid}),
+        ),
+    ))
+}
+
+async fn publish_registry(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require_admin()?;
+    let b = parse(body)?;
+    let summary = b.summary.as_deref().unwrap_or("cookie registry updated");
+    if summary.len() > 500 {
+        return Err(ApiError::unprocessable("invalid_field", "summary must be at most 500 characters"));
+    }
+    let (r, revision) = content::publish_registry(state.ledger.as_ref(), &b.source, b.material, summary)
+        .await
+        .map_err(content_error)?;
+    reload(&state).await?;
+    tracing::info!(version = %r.version, material = b.material, by = %caller.token.name, "cookie registry published");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"version": r.version, "material": b.material, "content_hash": r.content_hash,
+                    "policy_revision": revision.map(|p| p.version)})),
+    ))
+}
