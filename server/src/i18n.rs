@@ -12,7 +12,10 @@ macro_rules! catalogs {
 }
 
 /// The 24 official EU languages and Arabic (right-to-left).
-const SOURCES: &[(&str, &str)] = catalogs!("de", "en", "es", "fr", "it", "pt");
+const SOURCES: &[(&str, &str)] = catalogs!(
+    "ar", "bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fr", "ga", "hr", "hu", "it", "lt", "lv",
+    "mt", "nl", "pl", "pt", "ro", "sk", "sl", "sv",
+);
 
 pub const DEFAULT_LANGUAGE: &str = "en";
 

@@ -258,8 +258,7 @@ mod tests {
         let mut cfg = RulesConfig::default();
         cfg.rules[1].regions.push("Atlantis".into());
         assert!(cfg.validate().expect_err("bad region").contains("Atlantis"));
-        let mut cfg = RulesConfig::default();
-        cfg.unknown = "nope".into();
+        let cfg = RulesConfig { unknown: "nope".into(), ..RulesConfig::default() };
         assert!(cfg.validate().is_err());
     }
 

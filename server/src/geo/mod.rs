@@ -142,7 +142,7 @@ impl Geo {
         }
         let via_trusted = peer.is_some_and(|p| self.is_trusted_proxy(p));
         if via_trusted {
-            if let Some(loc) = self.from_headers(headers) {
+            if let Some(loc) = self.location_from_headers(headers) {
                 return loc;
             }
         }
@@ -155,7 +155,7 @@ impl Geo {
         Location::default()
     }
 
-    fn from_headers(&self, headers: &HeaderMap) -> Option<Location> {
+    fn location_from_headers(&self, headers: &HeaderMap) -> Option<Location> {
         self.cdns.iter().find_map(|cdn| {
             let (country_h, region_h) = cdn.headers();
             let country = headers.get(country_h)?.to_str().ok()?.trim().to_ascii_uppercase();
