@@ -603,3 +603,30 @@ async fn over_a_real_socket_record_read_and_shut_down_gracefully() {
     assert_eq!(page.status(), 200);
     running.shutdown().await.expect("graceful shutdown completes");
 }
+
+#[tokio::test]
+async fn config_revalidates_with_an_etag_so_publishes_show_at_once() {
+    let app = TestApp::new().await;
+    let first = app.get("/api/v1/config?site=default").await;
+    assert_eq!(first.header("cache-control"), Some("private, no-cache"));
+    let etag = first.header("etag").expect("etag").to_owned();
+    let same = app
+        .send(
+            Request::get("/api/v1/config?site=default")
+                .header("if-none-match", &etag)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+    assert!(same.body.is_empty());
+    let german = app
+        .send(
+            Request::get("/api/v1/config?site=default&lang=de")
+                .header("if-none-match", &etag)
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(german.status, StatusCode::OK, "another answer, another tag");
+}

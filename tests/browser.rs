@@ -514,3 +514,53 @@ async fn right_to_left_and_left_to_right_languages_render_correctly() {
         c.close().await.expect("close");
     }
 }
+
+#[tokio::test]
+async fn embed_asks_again_after_expiry_and_material_change_but_not_minor_change() {
+    let accord = accord().await;
+    let shop = MarketingSite::start(&accord.base).await;
+    let driver = Driver::start().await;
+    let c = driver.session(true).await;
+    c.goto(&format!("{}/", shop.base)).await.expect("goto");
+    wait_for(&c, &is(&banner_shown()), 15, "the banner").await;
+    click(&c, &format!("{SR}.querySelector('.bn [data-a=accept]')")).await;
+    wait_for(&c, "return window.__analyticsRan === 1;", 10, "analytics after Accept all").await;
+    recorded(&c, &accord).await;
+    let cookie = consent_cookie(&c).await.expect("cookie");
+
+    let publish = |version: &'static str, material: bool| {
+        let ledger = accord.app.state.ledger.clone();
+        let state = accord.app.state.clone();
+        async move {
+            let src = format!("+++\nversion = \"{version}\"\neffective_date = \"2026-12-01\"\ntitle = \"Privacy\"\n+++\n## A\ntext\n");
+            accord::content::publish_policy(ledger.as_ref(), &src, material).await.expect("publish");
+            accord::server::reload_content(&state).await.expect("reload");
+        }
+    };
+    // Minor change: the stored decision still counts.
+    publish("2026-12-01", false).await;
+    c.refresh().await.expect("reload");
+    wait_for(&c, "return window.__analyticsRan === 1;", 10, "analytics without asking again").await;
+    assert_eq!(js(&c, &is(&banner_shown())).await, false, "minor change: no banner");
+
+    // Expired: a decision older than its lifetime asks again.
+    let old = cookie.decided_at - 400 * 86_400;
+    let expired = format!("1~{}~{old}~{}~analytics.marketing", cookie.visitor_id, cookie.policy_version);
+    js(&c, &format!("document.cookie = 'accord_consent={expired}; path=/'; return 1;")).await;
+    c.refresh().await.expect("reload");
+    wait_for(&c, &is(&banner_shown()), 10, "the banner after expiry").await;
+    assert_eq!(
+        js(&c, "return window.__analyticsRan === undefined;").await,
+        true,
+        "expired consent runs nothing"
+    );
+
+    // Material change: a fresh, valid decision made before it asks again too.
+    click(&c, &format!("{SR}.querySelector('.bn [data-a=accept]')")).await;
+    wait_for(&c, "return window.__analyticsRan === 1;", 10, "analytics after accepting again").await;
+    publish("2027-01-01", true).await;
+    c.refresh().await.expect("reload");
+    wait_for(&c, &is(&banner_shown()), 10, "the banner after a material change").await;
+    assert_eq!(js(&c, "return window.__analyticsRan === undefined;").await, true);
+    c.close().await.expect("close");
+}

@@ -82,8 +82,9 @@ fn now_ms() -> i64 {
 async fn config(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
     let q = request::query(raw.as_deref());
     let site = request::required(&q, "site", "the site id given in the embed's data-site")?;
     known_site(&state, site)?;
@@ -144,11 +145,22 @@ async fn config(
         },
         "urls": {"privacy": format!("{base}/privacy"), "cookies": format!("{base}/cookies"), "preferences": format!("{base}/preferences")},
     });
-    // The answer depends on the caller's address, language and GPC signal: never shared caches.
-    Ok((
-        [(header::CACHE_CONTROL, "private, max-age=60"), (header::VARY, "Accept-Language, Sec-GPC")],
-        Json(body),
-    ))
+    // The answer depends on the caller's address, language and GPC signal (never for shared
+    // caches) and must change the moment a policy is published: revalidate every time, which
+    // costs a 304 when nothing changed.
+    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let etag = format!("\"{}\"", &crate::content::sha256_hex(&bytes)[..32]);
+    let cache = [
+        (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+        (header::VARY, "Accept-Language, Sec-GPC".to_owned()),
+        (header::ETAG, etag.clone()),
+    ];
+    let matches = header_str(&headers, header::IF_NONE_MATCH)
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+    }
+    Ok((cache, [(header::CONTENT_TYPE, "application/json".to_owned())], bytes).into_response())
 }
 
 /// Google Consent Mode v2 settings: the category mapping and one region-specific default
