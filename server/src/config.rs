@@ -342,5 +342,8 @@ mod example_file {
         let config = super::Config::from_file(&path).expect("example parses");
         config.validate().expect("example is valid");
         assert_eq!(config.consent.refusal_days, 182);
+        // The example documents the shipped rules exactly (same rules → same rule version).
+        let shipped = crate::rules::Rules::new(crate::rules::RulesConfig::default());
+        assert_eq!(crate::rules::Rules::new(config.rules).version(), shipped.version());
     }
 }
