@@ -31,6 +31,29 @@ async fn accord_with(configure: impl FnOnce(&mut accord::Config)) -> Running {
     TestApp::builder().built_site().configure(configure).build().await.spawn().await
 }
 
+/// Everything a geo-aware browser test needs; keep it alive for the test's duration.
+struct Placed {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    accord: Running,
+    shop: MarketingSite,
+    driver: Driver,
+}
+
+/// Accord with a GeoIP database that puts the browser in `country[-sub]`, plus a marketing
+/// site embedding it; the shop's page is opened in a new session.
+async fn placed(country: &str, sub: Option<&str>, opts: PageOptions) -> (Placed, Client) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("geo.mmdb");
+    place_browser(&db, country, sub, 0);
+    let accord = accord_with(|c| c.geo.database = Some(db.clone())).await;
+    let shop = MarketingSite::start_with(&accord.base, opts).await;
+    let driver = Driver::start().await;
+    let c = driver.session(true).await;
+    c.goto(&format!("{}/", shop.base)).await.expect("goto");
+    (Placed { _dir: dir, db, accord, shop, driver }, c)
+}
+
 /// A GeoIP database that places this machine's browser (127.0.0.1) in `country[-sub]`; the
 /// padding network changes the file size so a rewrite is always seen as a change.
 fn place_browser(path: &std::path::Path, country: &str, sub: Option<&str>, padding: usize) {
@@ -360,15 +383,8 @@ async fn own_banner_island_customizes_in_place_then_posts_the_form() {
 
 #[tokio::test]
 async fn germany_gets_opt_in_and_california_opt_out_end_to_end() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("geo.mmdb");
-    place_browser(&db, "DE", None, 0);
-    let accord = accord_with(|c| c.geo.database = Some(db.clone())).await;
-    let shop = MarketingSite::start(&accord.base).await;
-    let driver = Driver::start().await;
-
-    let c = driver.session(true).await;
-    c.goto(&format!("{}/", shop.base)).await.expect("goto");
+    let (p, c) = placed("DE", None, PageOptions::default()).await;
+    let (db, accord, shop, driver) = (&p.db, &p.accord, &p.shop, &p.driver);
     wait_for(&c, &is(&banner_shown()), 15, "the banner in Germany").await;
     assert_eq!(
         js(&c, &format!("return !!{SR}.querySelector('.bn [data-a=reject]');")).await,
@@ -384,7 +400,7 @@ async fn germany_gets_opt_in_and_california_opt_out_end_to_end() {
     c.close().await.expect("close");
 
     // The visitor is now in California (the database file changed and was reloaded).
-    place_browser(&db, "US", Some("CA"), 1);
+    place_browser(db, "US", Some("CA"), 1);
     assert!(accord.app.state.geo.database().expect("db").reload_if_changed());
     let c = driver.session(true).await;
     c.goto(&format!("{}/", shop.base)).await.expect("goto");
@@ -399,7 +415,7 @@ async fn germany_gets_opt_in_and_california_opt_out_end_to_end() {
     click(&c, &format!("{SR}.querySelector('.bn [data-a=optout]')")).await;
     // Revoking a tag that already ran reloads the page; afterwards only the rest runs.
     wait_for(&c, "return document.readyState === 'complete' && window.__analyticsRan === 1 && window.__crmRan === undefined;", 15, "the opt-out to take effect").await;
-    let records = recorded(&c, &accord).await;
+    let records = recorded(&c, accord).await;
     let last = records.last().expect("record");
     assert_eq!(last["region"], "US-CA");
     assert_eq!(last["jurisdiction"], "us-privacy");
@@ -409,17 +425,11 @@ async fn germany_gets_opt_in_and_california_opt_out_end_to_end() {
 
 #[tokio::test]
 async fn gpc_browser_flag_is_honoured_and_recorded_in_california() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("geo.mmdb");
-    place_browser(&db, "US", Some("CA"), 0);
-    let accord = accord_with(|c| c.geo.database = Some(db.clone())).await;
-    let shop = MarketingSite::start_with(&accord.base, PageOptions { gpc: true, lang: None }).await;
-    let driver = Driver::start().await;
-    let c = driver.session(true).await;
-    c.goto(&format!("{}/", shop.base)).await.expect("goto");
+    let (p, c) = placed("US", Some("CA"), PageOptions { gpc: true, lang: None }).await;
+    let accord = &p.accord;
     wait_for(&c, "return window.__analyticsRan === 1;", 15, "non-sale defaults to run").await;
     wait_for(&c, &format!("const g = {SR}?.querySelector('.gpc'); return !!g && g.textContent.includes('Opt-out request honored');"), 5, "the honored notice").await;
-    let records = recorded(&c, &accord).await;
+    let records = recorded(&c, accord).await;
     let gpc = records.iter().find(|r| r["action"] == "gpc").expect("a gpc record");
     assert_eq!(gpc["gpc_applied"], true);
     assert!(!gpc["granted"].as_array().expect("granted").contains(&serde_json::json!("marketing")));
@@ -434,14 +444,7 @@ async fn gpc_browser_flag_is_honoured_and_recorded_in_california() {
 
 #[tokio::test]
 async fn consent_mode_default_precedes_tags_and_updates_follow_choices_and_page_loads() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("geo.mmdb");
-    place_browser(&db, "DE", None, 0);
-    let accord = accord_with(|c| c.geo.database = Some(db.clone())).await;
-    let shop = MarketingSite::start(&accord.base).await;
-    let driver = Driver::start().await;
-    let c = driver.session(true).await;
-    c.goto(&format!("{}/", shop.base)).await.expect("goto");
+    let (_p, c) = placed("DE", None, PageOptions::default()).await;
     wait_for(&c, &is(&banner_shown()), 15, "the banner").await;
     let first = js(&c, "return Array.from(window.dataLayer[0]);").await;
     assert_eq!(first[0], "consent");

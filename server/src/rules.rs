@@ -198,6 +198,11 @@ impl Rules {
         &self.config.default
     }
 
+    /// The rule for places no rule names.
+    pub fn default_rule(&self) -> &Rule {
+        self.rule(&self.config.default)
+    }
+
     pub fn resolve(&self, location: &Location) -> Jurisdiction {
         let rule = match (&location.country, location.region()) {
             (None, _) => self.rule(&self.config.unknown),

@@ -191,9 +191,7 @@ fn consent_mode(state: &AppState) -> serde_json::Value {
             defaults.push(json!({"region": regions, "state": state_for(&granted)}));
         }
     }
-    let global =
-        state.rules.resolve(&crate::geo::Location { country: Some("ZZ".into()), ..Default::default() });
-    defaults.push(json!({"state": state_for(&global.defaults)}));
+    defaults.push(json!({"state": state_for(&state.rules.default_rule().defaults)}));
     json!({
         "wait_for_update": cm.wait_for_update_ms,
         "mapping": cm.mapping,
