@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use tempfile::TempDir;
 use tower::ServiceExt;
 
-pub mod binary;
 pub mod browser;
 pub mod geoip;
 

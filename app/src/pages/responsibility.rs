@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 fn items(list: &[String]) -> AnyView {
     if list.is_empty() {
-        view! { <span class="none" aria-label="none">"—"</span> }.into_any()
+        view! { <span class="none" aria-hidden="true">"—"</span> }.into_any()
     } else {
         view! { <ul>{list.iter().map(|i| view! { <li>{i.clone()}</li> }).collect_view()}</ul> }.into_any()
     }

@@ -1,12 +1,21 @@
-//! The `accord` binary as an operator runs it: migrate, serve, SIGTERM, restart, bad config.
+//! The `accord` binary as an operator runs it: migrate, serve, SIGTERM, restart, bad config,
+//! publish, tokens. It lives next to the binary so Cargo builds it first
+//! (`CARGO_BIN_EXE_accord`); building it from inside another test run would race the
+//! artifacts that run links against.
 
 use accord::ledger::sqlite::SqliteLedger;
 use accord::ledger::Ledger;
-use accord_tests::binary::accord_binary;
-use accord_tests::consent_body;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+fn accord_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_accord")
+}
+
+fn consent_body() -> String {
+    r#"{"site":"default","action":"custom","granted":["analytics"],"policy_version":"2023-07-05"}"#.to_owned()
+}
 
 #[tokio::test]
 async fn migrate_creates_and_seeds_the_database_from_the_environment() {
@@ -79,7 +88,7 @@ async fn serve_answers_stops_cleanly_on_sigterm_and_keeps_data_across_restarts()
     let rec: serde_json::Value = http
         .post(format!("{base}/api/v1/consents"))
         .header("content-type", "application/json")
-        .body(consent_body("custom", &["analytics"]).to_string())
+        .body(consent_body())
         .send()
         .await
         .expect("post")
