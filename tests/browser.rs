@@ -81,6 +81,15 @@ fn not(expr: &str) -> String {
     format!("return !{expr};")
 }
 
+/// Whether the element matching `selector` is actually rendered (not only present).
+async fn visible(c: &Client, selector: &str) -> bool {
+    let script = format!(
+        "const e = document.querySelector({selector:?}); \
+         return !!e && getComputedStyle(e).display !== 'none' && e.getBoundingClientRect().height > 0;"
+    );
+    js(c, &script).await == Value::Bool(true)
+}
+
 /// Describes the deepest focused element: `data-a`/`data-k` of controls inside the banner's shadow root.
 async fn focused(c: &Client) -> Value {
     js(
@@ -342,7 +351,14 @@ async fn own_banner_island_customizes_in_place_then_posts_the_form() {
         "the banner island to hydrate",
     )
     .await;
-    assert_eq!(js(&c, "return document.getElementById('accord-banner-categories').hidden;").await, true);
+    // Hidden means not rendered, not just an attribute: styles must not override it.
+    assert_eq!(visible(&c, "#accord-banner-categories").await, false, "switches start collapsed");
+    assert_eq!(
+        visible(&c, ".banner-form button[value=custom]").await,
+        false,
+        "Save appears only after Customize"
+    );
+    assert_eq!(visible(&c, ".banner-form a.button").await, true);
     click(&c, "document.querySelector('.banner-form a.button')").await;
     wait_for(
         &c,
