@@ -28,6 +28,8 @@ pub struct CatalogError {
 
 pub struct Catalogs {
     by_code: BTreeMap<&'static str, Arc<Catalog>>,
+    /// Shared by every request's context: built once, never copied per request.
+    codes: Arc<[String]>,
 }
 
 impl Catalogs {
@@ -52,11 +54,12 @@ impl Catalogs {
                 return Err(CatalogError { code, message: format!("lacks the key {missing:?}") });
             }
         }
-        Ok(Self { by_code })
+        let codes = by_code.keys().map(|c| (*c).to_owned()).collect();
+        Ok(Self { by_code, codes })
     }
 
-    pub fn codes(&self) -> Vec<String> {
-        self.by_code.keys().map(|c| (*c).to_owned()).collect()
+    pub fn codes(&self) -> Arc<[String]> {
+        self.codes.clone()
     }
 
     pub fn get(&self, code: &str) -> Option<Arc<Catalog>> {

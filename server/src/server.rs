@@ -19,6 +19,9 @@ pub enum StartError {
     Content(#[from] ContentError),
     #[error("message catalogs: {0}")]
     Catalog(#[from] crate::i18n::CatalogError),
+    /// The command line asked for something impossible (unreadable file, bad argument).
+    #[error("{0}")]
+    Usage(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
@@ -148,9 +151,8 @@ pub fn spawn_content_reloader(state: &AppState) {
 pub async fn publish(config: &Config, what: crate::cli::Publish) -> Result<(), StartError> {
     let ledger = open_ledger(config).await?;
     let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).map_err(|e| {
-            StartError::Content(ContentError::Conflict(format!("cannot read {}: {e}", path.display())))
-        })
+        std::fs::read_to_string(path)
+            .map_err(|e| StartError::Usage(format!("cannot read {}: {e}", path.display())))
     };
     match what {
         crate::cli::Publish::Policy { file, material } => {
@@ -185,9 +187,7 @@ pub async fn token(config: &Config, cmd: crate::cli::TokenCommand) -> Result<(),
     match cmd {
         TokenCommand::Create { name, role } => {
             if name.trim().is_empty() || name.len() > 100 {
-                return Err(StartError::Content(ContentError::Conflict(
-                    "--name must be 1-100 characters".into(),
-                )));
+                return Err(StartError::Usage("--name must be 1-100 characters".into()));
             }
             let (info, token) = crate::auth::create(ledger.as_ref(), name.trim(), role).await?;
             eprintln!(
@@ -206,9 +206,7 @@ pub async fn token(config: &Config, cmd: crate::cli::TokenCommand) -> Result<(),
         }
         TokenCommand::Revoke { id } => {
             if !ledger.revoke_token(id).await? {
-                return Err(StartError::Content(ContentError::Conflict(format!(
-                    "no active token with id {id}"
-                ))));
+                return Err(StartError::Usage(format!("no active token with id {id}")));
             }
             println!("revoked token {id}");
         }

@@ -51,7 +51,7 @@ pub struct Jurisdiction {
 pub struct RequestContext {
     pub catalog: Arc<Catalog>,
     /// Codes of every shipped language, for the language switcher.
-    pub languages: Vec<String>,
+    pub languages: Arc<[String]>,
     pub jurisdiction: Jurisdiction,
     /// The request carried `Sec-GPC: 1`.
     pub gpc_signal: bool,
