@@ -4,6 +4,7 @@
 //! hands the app its data through context (see [`model::SiteContent`]) and leptos_axum provides
 //! the request parts, from which the visitor's consent cookie is read.
 
+pub mod admin;
 pub mod components;
 pub mod model;
 pub mod pages;

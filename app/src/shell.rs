@@ -2,12 +2,14 @@
 
 use crate::components::Layout;
 use crate::model::SiteContent;
-use crate::pages::{CookiesPage, HomePage, NotFoundPage, PreferencesPage, PrivacyPage, ResponsibilityPage};
+use crate::pages::{
+    AdminPageView, CookiesPage, HomePage, NotFoundPage, PreferencesPage, PrivacyPage, ResponsibilityPage,
+};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    ParamSegment, StaticSegment,
 };
 use std::sync::Arc;
 
@@ -45,6 +47,17 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("cookies") view=CookiesPage/>
                     <Route path=StaticSegment("responsibility") view=ResponsibilityPage/>
                     <Route path=StaticSegment("preferences") view=PreferencesPage/>
+                    // The admin area: the server attaches the data of whichever view it chose
+                    // for the path, so every admin route renders the same dispatcher.
+                    <Route path=StaticSegment("admin") view=AdminPageView/>
+                    <Route path=(StaticSegment("admin"), StaticSegment("sign-in")) view=AdminPageView/>
+                    <Route path=(StaticSegment("admin"), StaticSegment("records")) view=AdminPageView/>
+                    <Route
+                        path=(StaticSegment("admin"), StaticSegment("records"), ParamSegment("id"))
+                        view=AdminPageView
+                    />
+                    <Route path=(StaticSegment("admin"), StaticSegment("audit")) view=AdminPageView/>
+                    <Route path=(StaticSegment("admin"), StaticSegment("tokens")) view=AdminPageView/>
                 </Routes>
             </Layout>
         </Router>

@@ -48,6 +48,52 @@ pub enum Command {
     /// Manage admin/auditor API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Export consent records (all, or a search) as CSV or NDJSON, streamed in chain order.
+    Export(ExportArgs),
+    /// Recompute the ledger's hash chain; exit 1 naming the first altered, inserted,
+    /// reordered or deleted record.
+    Verify {
+        /// A head published earlier, `HASH` or `COUNT:HASH`: the ledger must still contain it.
+        #[arg(long)]
+        expect_head: Option<String>,
+    },
+    /// Delete records older than the retention period, leaving a verifiable checkpoint.
+    Purge {
+        /// Override `retention.days` (never below the longest consent lifetime).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: Option<crate::records::export::Format>,
+    /// Output file (default: standard output).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Visitor id (32 hex characters).
+    #[arg(long)]
+    pub visitor: Option<String>,
+    #[arg(long)]
+    pub site: Option<String>,
+    /// From this day (YYYY-MM-DD) or time (RFC 3339), inclusive.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Up to this day (inclusive) or time (exclusive).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only records that granted this category.
+    #[arg(long)]
+    pub granted: Option<String>,
+    /// Only records that denied this category.
+    #[arg(long)]
+    pub denied: Option<String>,
+    #[arg(long)]
+    pub jurisdiction: Option<String>,
+    /// accept_all, reject_all, custom, withdraw or gpc.
+    #[arg(long)]
+    pub action: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,6 +109,8 @@ pub enum TokenCommand {
     List,
     /// Revoke a token by id; it stops working immediately.
     Revoke { id: i64 },
+    /// Replace a token by a new one (same name and role); the old one stops working.
+    Rotate { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,10 +203,17 @@ pub fn main() -> ExitCode {
             Command::Migrate => crate::server::migrate(&config).await,
             Command::Publish(what) => crate::server::publish(&config, what).await,
             Command::Token(cmd) => crate::server::token(&config, cmd).await,
+            Command::Export(args) => crate::ops::export(&config, args).await,
+            Command::Verify { expect_head } => crate::ops::verify(&config, expect_head.as_deref()).await,
+            Command::Purge { days } => crate::ops::purge(&config, days).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(crate::server::StartError::Verification(e)) => {
+            eprintln!("accord verify: {e}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             tracing::error!(error = %e, "accord stopped");
             eprintln!("accord: {e}");

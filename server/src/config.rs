@@ -19,6 +19,58 @@ pub struct Config {
     /// Which law applies where (see `rules.rs` for the shipped defaults).
     pub rules: crate::rules::RulesConfig,
     pub consent_mode: ConsentModeConfig,
+    pub admin: AdminConfig,
+    pub retention: RetentionConfig,
+    /// Who is responsible for the processing; named in consent receipts.
+    pub controller: ControllerConfig,
+}
+
+/// The admin area and admin API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Client networks (CIDR) allowed to reach the admin area and admin API; empty: any.
+    pub allow_ips: Vec<ipnet::IpNet>,
+    /// Lifetime of an admin-area sign-in.
+    pub session_hours: u32,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self { allow_ips: Vec::new(), session_hours: 8 }
+    }
+}
+
+/// How long consent records are kept (the proof must outlive the consent it proves).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Records older than this are purged (a checkpoint keeps the chain verifiable).
+    pub days: u32,
+    /// Hours between scheduled purges while serving; 0 turns the schedule off.
+    pub purge_every_hours: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        // Three years: longer than any consent lifetime plus the usual limitation periods
+        // during which a site may have to prove a consent.
+        Self { days: 1095, purge_every_hours: 24 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControllerConfig {
+    pub name: String,
+    /// Where data-subject requests go (e-mail address or URL).
+    pub contact: String,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self { name: "The operator of this site".into(), contact: "privacy@example.com".into() }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -155,6 +207,9 @@ impl Default for Config {
             geo: GeoConfig::default(),
             rules: crate::rules::RulesConfig::default(),
             consent_mode: ConsentModeConfig::default(),
+            admin: AdminConfig::default(),
+            retention: RetentionConfig::default(),
+            controller: ControllerConfig::default(),
         }
     }
 }
@@ -213,6 +268,15 @@ impl Config {
         }
     }
 
+    /// The longest consent or refusal lifetime any rule gives: retention may not be shorter.
+    pub fn longest_lifetime_days(&self) -> u32 {
+        self.rules
+            .rules
+            .iter()
+            .map(|r| r.consent_days.max(r.refusal_days))
+            .fold(self.consent.consent_days.max(self.consent.refusal_days), u32::max)
+    }
+
     pub fn site(&self, id: &str) -> Option<&SiteConfig> {
         self.sites.iter().find(|s| s.id == id)
     }
@@ -242,6 +306,20 @@ impl Config {
         }
         if self.consent.consent_days == 0 || self.consent.refusal_days == 0 {
             return bad("consent.consent_days and consent.refusal_days must be at least 1".into());
+        }
+        let longest = self.longest_lifetime_days();
+        if self.retention.days < longest {
+            return bad(format!(
+                "retention.days ({}) must be at least the longest consent lifetime ({longest} days): \
+                 a decision still in force must stay provable",
+                self.retention.days
+            ));
+        }
+        if !(1..=720).contains(&self.admin.session_hours) {
+            return bad("admin.session_hours must be between 1 and 720".into());
+        }
+        if self.controller.name.trim().is_empty() || self.controller.name.len() > 200 {
+            return bad("controller.name must be 1-200 characters".into());
         }
         if !(1..=64).contains(&self.database.max_connections) {
             return bad("database.max_connections must be between 1 and 64".into());

@@ -15,7 +15,13 @@
 //! - `rules`: which consent model applies where (opt-in, opt-out + GPC, notice).
 //! - `i18n`: message catalogs and language negotiation.
 //! - `error`: the one API error type and its HTTP mapping.
+//! - `audit`: the audit log of admin actions and data-subject requests.
+//! - `records`: search filters, receipts (ISO/IEC TS 27560), exports, dashboard statistics.
+//! - `ops`: operator commands `accord export`, `verify`, `purge`.
+//! - `retention`: purging records past retention (on demand and scheduled).
+//! - `ledger::chain`: the hash chain that makes tampering evident (`accord verify`).
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -26,7 +32,10 @@ pub mod geo;
 pub mod http;
 pub mod i18n;
 pub mod ledger;
+pub mod ops;
 pub mod privacy;
+pub mod records;
+pub mod retention;
 pub mod rules;
 pub mod server;
 pub mod state;

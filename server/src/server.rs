@@ -26,6 +26,9 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// `accord verify` found tampering (exit status 1).
+    #[error("{0}")]
+    Verification(String),
 }
 
 /// Opens the database, applies migrations and seeds the default content when empty.
@@ -57,6 +60,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         geo,
         rules,
         catalogs,
+        flash: Arc::default(),
     })
 }
 
@@ -73,6 +77,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let state = build_state(config).await?;
     spawn_geo_reloader(&state);
     spawn_content_reloader(&state);
+    crate::retention::spawn_scheduled(state.clone());
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
     tracing::info!("Accord listening on http://{}", listener.local_addr().map_err(StartError::Serve)?);
     run(listener, state, shutdown_signal()).await
@@ -190,6 +195,7 @@ pub async fn token(config: &Config, cmd: crate::cli::TokenCommand) -> Result<(),
                 return Err(StartError::Usage("--name must be 1-100 characters".into()));
             }
             let (info, token) = crate::auth::create(ledger.as_ref(), name.trim(), role).await?;
+            crate::audit::append(ledger.as_ref(), crate::audit::Actor::Cli, "token.create", format!("token {}", info.id), format!("{} ({})", info.name, role.as_str()), None).await?;
             eprintln!(
                 "created token {} ({}, role {}); it is shown only once:",
                 info.id,
@@ -209,6 +215,17 @@ pub async fn token(config: &Config, cmd: crate::cli::TokenCommand) -> Result<(),
                 return Err(StartError::Usage(format!("no active token with id {id}")));
             }
             println!("revoked token {id}");
+            crate::audit::append(ledger.as_ref(), crate::audit::Actor::Cli, "token.revoke", format!("token {id}"), String::new(), None).await?;
+        }
+        TokenCommand::Rotate { id } => {
+            let token = crate::auth::generate_token();
+            let info = ledger
+                .rotate_token(id, &crate::auth::hash_token(&token))
+                .await?
+                .ok_or_else(|| StartError::Usage(format!("no active token with id {id}")))?;
+            crate::audit::append(ledger.as_ref(), crate::audit::Actor::Cli, "token.rotate", format!("token {id}"), format!("replaced by token {}", info.id), None).await?;
+            eprintln!("token {id} revoked; new token {} ({}, role {}) is shown only once:", info.id, info.name, info.role.as_str());
+            println!("{token}");
         }
     }
     Ok(())

@@ -16,6 +16,8 @@ pub struct AppState {
     pub geo: Arc<crate::geo::Geo>,
     pub rules: Arc<crate::rules::Rules>,
     pub catalogs: Arc<crate::i18n::Catalogs>,
+    /// One-time messages for the admin area (see `http::admin_ui`).
+    pub flash: Arc<crate::http::admin_ui::FlashStore>,
 }
 
 /// The currently published content. Swapped whole when a new version is published, so a

@@ -12,9 +12,11 @@ pub fn Layout(children: Children) -> impl IntoView {
     let decision = crate::visitor::valid_decision(&content, &ctx);
     let granted = crate::visitor::effective_grants(decision.as_ref(), &ctx);
     // The preference center is itself the consent interface: a banner there would only
-    // cover its form.
-    let on_preferences = crate::visitor::current_path() == "/preferences";
-    let banner = (decision.is_none() && !on_preferences).then(|| view! { <Banner/> });
+    // cover its form. The admin area is for staff, not visitors being asked for consent.
+    let path = crate::visitor::current_path();
+    let on_preferences = path == "/preferences";
+    let on_admin = path == "/admin" || path.starts_with("/admin/");
+    let banner = (decision.is_none() && !on_preferences && !on_admin).then(|| view! { <Banner/> });
     view! {
         <a class="skip-link" href="#main">{t("nav.skip")}</a>
         <header class="site-header">

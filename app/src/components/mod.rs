@@ -1,6 +1,7 @@
 //! Building blocks shared by pages.
 
 mod banner;
+pub mod chart;
 mod gated;
 mod language;
 mod layout;

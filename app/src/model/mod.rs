@@ -1,5 +1,6 @@
 //! Domain types shared by the server and the pages. Plain data, no I/O, compiles to WASM.
 
+pub mod admin;
 pub mod consent;
 pub mod content;
 pub mod i18n;

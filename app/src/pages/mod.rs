@@ -1,5 +1,6 @@
 //! One module per route.
 
+pub mod admin;
 mod cookies;
 mod home;
 mod not_found;
@@ -7,6 +8,7 @@ mod preferences;
 mod privacy;
 mod responsibility;
 
+pub use admin::AdminPageView;
 pub use cookies::CookiesPage;
 pub use home::HomePage;
 pub use not_found::NotFoundPage;

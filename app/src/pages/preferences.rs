@@ -76,11 +76,32 @@ pub fn PreferencesPage() -> impl IntoView {
         })
         .collect_view();
     let can_withdraw = stored.as_ref().is_some_and(|d| !d.granted.is_empty());
+    let erased = query_param("erased");
+    let erased_note = erased.map(|v| {
+        let key = if v == "1" { "prefs.erased" } else { "prefs.erased_none" };
+        view! { <p class="notice" role="status">{t(key)}</p> }
+    });
+    // Access, portability and erasure for whoever holds this browser's visitor id.
+    let rights = stored.is_some().then(|| {
+        view! {
+            <section aria-labelledby="rights-title" class="rights">
+                <h2 id="rights-title">{t("prefs.rights_title")}</h2>
+                <p>{t("prefs.rights_lead")}</p>
+                <div class="actions">
+                    <a class="button secondary" href="/preferences/history" download="my-consent-history.json">{t("prefs.download")}</a>
+                    <form method="post" action="/preferences/erase">
+                        <button type="submit" class="secondary danger">{t("prefs.erase")}</button>
+                    </form>
+                </div>
+            </section>
+        }
+    });
 
     view! {
         <Title text=t("prefs.title")/>
         <h1>{t("prefs.title")}</h1>
         {saved.then(|| view! { <p class="notice" role="status">{t("prefs.saved")}</p> })}
+        {erased_note}
         <p class="lead">{t("prefs.lead")}</p>
         {gpc.then(|| view! { <p class="notice gpc" role="status">{t("gpc.honored")} " — " {t("gpc.explain")}</p> })}
         <section aria-labelledby="current-title">
@@ -111,5 +132,6 @@ pub fn PreferencesPage() -> impl IntoView {
                 })}
             </div>
         </form>
+        {rights}
     }
 }

@@ -36,7 +36,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .allow_origin(AllowOrigin::predicate(move |origin, _| {
             origin.to_str().is_ok_and(|o| patterns.iter().any(|p| p.matches(o)))
         }))
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([header::CONTENT_TYPE])
         .max_age(Duration::from_secs(86_400));
     Router::new()
@@ -44,6 +44,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/consents", post(record))
         .route("/visitors/{visitor_id}/decision", get(decision))
         .route("/visitors/{visitor_id}/history", get(history))
+        .route("/visitors/{visitor_id}", axum::routing::delete(erase))
+        .route("/ledger/head", get(head))
         .nest("/admin", super::admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -387,5 +389,28 @@ async fn history(
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({"visitor_id": visitor.to_string(), "site": site, "records": views})),
+    ))
+}
+
+/// `DELETE /api/v1/visitors/{id}`: a visitor's own erasure request (see `http::rights`).
+async fn erase(
+    State(state): State<AppState>,
+    Path(visitor): Path<String>,
+    Client(client): Client,
+) -> Result<impl IntoResponse, ApiError> {
+    let visitor = parse_visitor(&visitor)?;
+    let n = super::rights::erase_by_id(&state, visitor, client.ip_reduced).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(json!({ "erased": n }))))
+}
+
+/// `GET /api/v1/ledger/head`: the newest link of the hash chain and how many records were
+/// ever appended. Publish it elsewhere (a transparency log, a newspaper, a git repository);
+/// `accord verify` later proves the ledger still extends what was published.
+async fn head(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let h = state.ledger.head().await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({ "count": h.count, "hash": hex::encode(h.hash), "algorithm": "sha-256",
+                     "at": crate::records::rfc3339(crate::audit::now_ms()) })),
     ))
 }

@@ -18,7 +18,7 @@ use tower_cookies::{Cookie, Cookies};
 pub const MAX_BODY: usize = 4 * 1024;
 
 /// Rejects cross-site posts: nobody may record a choice for a visitor from another site.
-fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
     let forbidden =
         || ApiError::forbidden("cross_site_form", "consent forms must be posted from this site's own pages");
     if header_str(headers, header::HeaderName::from_static("sec-fetch-site")) == Some("cross-site") {

@@ -8,6 +8,8 @@ pub mod forms;
 pub mod health;
 pub mod pages;
 pub(crate) mod request;
+pub mod rights;
+pub mod admin_ui;
 
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};
@@ -35,9 +37,13 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/.well-known/gpc.json", get(health::gpc_json))
         .route("/consent", post(forms::submit).layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY)))
+        .route("/preferences/history", get(rights::download))
+        .route("/preferences/erase", post(rights::erase).layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY)))
+        .merge(admin_ui::routes(&state))
         .nest("/api/v1", api::routes(&state))
         .nest("/embed", embed);
     pages::mount(app, &state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admin_ui::load))
         .layer(axum::middleware::from_fn_with_state(state.clone(), context::attach))
         .layer(tower_cookies::CookieManagerLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -41,3 +41,16 @@ pub fn media_type(headers: &HeaderMap) -> Option<String> {
 pub fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
+
+/// Longest query string the admin endpoints read; filters are short.
+pub const MAX_QUERY: usize = 2048;
+
+/// A typed query string. Unknown parameters are ignored; a wrong type is a 400 that names it.
+pub fn typed_query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
+    let raw = raw.unwrap_or_default();
+    if raw.len() > MAX_QUERY {
+        return Err(ApiError::bad_request("query_too_long", format!("the query string must be at most {MAX_QUERY} bytes")));
+    }
+    serde_urlencoded::from_str(raw)
+        .map_err(|e| ApiError::bad_request("invalid_query", format!("the query string is invalid: {e}")))
+}

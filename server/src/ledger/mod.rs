@@ -5,12 +5,13 @@
 //! Consent records are append-only: a new choice is a new record; nothing is updated in place.
 //! Published content (policy, cookie registry, responsibility matrix) is versioned the same way.
 
+pub mod chain;
 pub mod sqlite;
 
 use app::model::{Action, Category, ChangelogEntry, CookieEntry, Responsibility, Source, VisitorId};
 use async_trait::async_trait;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum LedgerError {
     /// Busy, locked, read-only, full or I/O failure: transient from the client's view.
     #[error("storage unavailable: {0}")]
@@ -59,6 +60,179 @@ pub struct Record {
     pub data: NewRecord,
 }
 
+/// A record as stored: identifiers are None once erased; salt, commitment and hash are the
+/// record's part of the hash chain (see [`chain`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRecord {
+    pub id: i64,
+    pub visitor_id: Option<VisitorId>,
+    pub site: String,
+    pub action: Action,
+    pub source: Source,
+    pub granted: Vec<String>,
+    pub denied: Vec<String>,
+    pub policy_version: String,
+    pub registry_version: String,
+    pub language: String,
+    pub page: Option<String>,
+    pub ip_reduced: Option<String>,
+    pub ua_family: Option<String>,
+    pub recorded_at_ms: i64,
+    pub region: Option<String>,
+    pub jurisdiction: String,
+    pub rule_version: String,
+    pub gpc_applied: bool,
+    pub expires_at_ms: i64,
+    pub subject_salt: Option<[u8; 16]>,
+    pub subject_commitment: Option<chain::Hash>,
+    pub hash: Option<chain::Hash>,
+    pub erased_at_ms: Option<i64>,
+}
+
+impl StoredRecord {
+    /// The commitment the chain covers: computed from the identifiers while they exist,
+    /// the stored one after erasure.
+    pub fn commitment(&self) -> Option<chain::Hash> {
+        match (&self.subject_salt, &self.visitor_id) {
+            (Some(salt), Some(v)) => Some(chain::subject_commitment(
+                salt,
+                v.as_bytes(),
+                self.page.as_deref(),
+                self.ip_reduced.as_deref(),
+                self.ua_family.as_deref(),
+            )),
+            _ => self.subject_commitment,
+        }
+    }
+
+    /// False when identifiers and a stored commitment both exist and disagree.
+    pub fn commitment_consistent(&self) -> bool {
+        match (self.subject_salt.is_some() && self.visitor_id.is_some(), self.subject_commitment) {
+            (true, Some(stored)) => self.commitment() == Some(stored),
+            _ => true,
+        }
+    }
+
+    /// The committed record in the shape decision and history handlers use; None if erased.
+    pub fn into_record(self) -> Option<Record> {
+        Some(Record {
+            id: self.id,
+            data: NewRecord {
+                visitor_id: self.visitor_id?,
+                site: self.site,
+                action: self.action,
+                source: self.source,
+                granted: self.granted,
+                denied: self.denied,
+                policy_version: self.policy_version,
+                registry_version: self.registry_version,
+                language: self.language,
+                page: self.page.unwrap_or_default(),
+                ip_reduced: self.ip_reduced,
+                ua_family: self.ua_family.unwrap_or_default(),
+                recorded_at_ms: self.recorded_at_ms,
+                region: self.region,
+                jurisdiction: self.jurisdiction,
+                rule_version: self.rule_version,
+                gpc_applied: self.gpc_applied,
+                expires_at_ms: self.expires_at_ms,
+            },
+        })
+    }
+}
+
+/// Validated search filters over consent records.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RecordFilter {
+    pub visitor: Option<VisitorId>,
+    pub site: Option<String>,
+    /// Inclusive, unix ms.
+    pub from_ms: Option<i64>,
+    /// Exclusive, unix ms.
+    pub to_ms: Option<i64>,
+    pub granted: Option<String>,
+    pub denied: Option<String>,
+    pub jurisdiction: Option<String>,
+    pub action: Option<Action>,
+}
+
+/// One page of a keyset walk over ids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    /// Newest first, ids below the cursor (None: from the newest).
+    Before(Option<i64>),
+    /// Oldest first, ids above the cursor (export walks the chain in order).
+    After(i64),
+}
+
+/// The newest link of the chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Records ever appended (purged ones included).
+    pub count: i64,
+    pub hash: chain::Hash,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VerifyReport {
+    /// Records whose links were recomputed.
+    pub checked: u64,
+    /// Where verification started: 0 for genesis, else the last purged id.
+    pub checkpoint_through: i64,
+    pub head_count: i64,
+    pub head_hash: String,
+    /// None: the chain is intact.
+    pub finding: Option<chain::Finding>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PurgeReport {
+    pub purged: u64,
+    /// The newest purged id (the checkpoint), or None when nothing was old enough.
+    pub through_id: Option<i64>,
+}
+
+/// An audit-log entry to append.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    pub actor: String,
+    pub token_id: Option<i64>,
+    pub role: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub ip_reduced: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+/// Count of records with one combination of day, jurisdiction and choice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatRow {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub jurisdiction: String,
+    pub action: Action,
+    pub granted: Vec<String>,
+    pub denied: Vec<String>,
+    pub count: u64,
+}
+
+/// An open admin-area session.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: crate::auth::TokenInfo,
+    pub csrf: String,
+    pub expires_at_ms: i64,
+}
+
 #[derive(Clone, Debug)]
 pub struct PublishedPolicy {
     pub version: String,
@@ -101,6 +275,8 @@ pub trait Ledger: Send + Sync + 'static {
     async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError>;
 
     async fn current_policy(&self) -> Result<Option<PublishedPolicy>, LedgerError>;
+    /// SHA-256 (hex) of a published policy version's text.
+    async fn policy_hash(&self, version: &str) -> Result<Option<String>, LedgerError>;
     /// Policy versions consents may still refer to: the newest material one and every later one.
     async fn valid_policy_versions(&self) -> Result<Vec<String>, LedgerError>;
     /// A cheap fingerprint of what is published (changes on every publish), for reloading.
@@ -118,6 +294,46 @@ pub trait Ledger: Send + Sync + 'static {
     async fn list_tokens(&self) -> Result<Vec<crate::auth::TokenInfo>, LedgerError>;
     /// Returns false when no active token has that id.
     async fn revoke_token(&self, id: i64) -> Result<bool, LedgerError>;
+
+    /// The record with this id, erased or not.
+    async fn record(&self, id: i64) -> Result<Option<StoredRecord>, LedgerError>;
+    /// The newest record of this visitor and site after `id`, if any.
+    async fn next_of(&self, visitor: VisitorId, site: &str, id: i64) -> Result<Option<i64>, LedgerError>;
+    async fn search(&self, filter: &RecordFilter, page: Page, limit: u32) -> Result<Vec<StoredRecord>, LedgerError>;
+    async fn count(&self, filter: &RecordFilter) -> Result<u64, LedgerError>;
+    async fn head(&self) -> Result<Head, LedgerError>;
+    /// Whether a link published earlier (optionally with its count) is still in the chain:
+    /// a stored record's hash, or a checkpoint's when that record was purged since.
+    async fn contains_link(&self, count: Option<i64>, hash: &chain::Hash) -> Result<bool, LedgerError>;
+    /// Recomputes the whole chain from the newest checkpoint; stops at the first finding.
+    async fn verify(&self) -> Result<VerifyReport, LedgerError>;
+    /// Removes what links the visitor's records (every site) to them; returns how many.
+    async fn erase_visitor(&self, visitor: VisitorId) -> Result<u64, LedgerError>;
+    /// Deletes the oldest records up to the first one recorded at or after `cutoff_ms`,
+    /// leaving a checkpoint so the rest still verifies.
+    async fn purge(&self, cutoff_ms: i64) -> Result<PurgeReport, LedgerError>;
+    async fn stats(&self, filter: &RecordFilter) -> Result<Vec<StatRow>, LedgerError>;
+
+    async fn audit(&self, entry: AuditEntry) -> Result<(), LedgerError>;
+    async fn search_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditEntry)>, LedgerError>;
+
+    /// Replaces token `id` by a new one with the same name and role; None if not active.
+    async fn rotate_token(&self, id: i64, new_hash: &str) -> Result<Option<crate::auth::TokenInfo>, LedgerError>;
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        token_id: i64,
+        csrf: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), LedgerError>;
+    /// An open, unexpired session whose token is still active.
+    async fn find_session(&self, id_hash: &str, now_ms: i64) -> Result<Option<Session>, LedgerError>;
+    async fn end_session(&self, id_hash: &str, now_ms: i64) -> Result<(), LedgerError>;
 
     async fn current_responsibility(&self) -> Result<Option<PublishedResponsibility>, LedgerError>;
     async fn publish_responsibility(&self, doc: &PublishedResponsibility) -> Result<(), LedgerError>;

@@ -1,10 +1,16 @@
 //! SQLite engine of the ledger: one database file, WAL journal, `synchronous=FULL` so an
 //! acknowledged consent survives a power cut, not only a process crash.
 
+mod admin;
+mod records;
+
+pub use records::MAX_BATCH;
+
 use super::{
-    Ledger, LedgerError, NewRecord, PublishedPolicy, PublishedRegistry, PublishedResponsibility, Record,
+    AuditEntry, AuditFilter, Head, Ledger, LedgerError, NewRecord, Page, PublishedPolicy, PublishedRegistry,
+    PublishedResponsibility, PurgeReport, Record, RecordFilter, Session, StatRow, StoredRecord, VerifyReport,
 };
-use app::model::{Action, Category, CookieEntry, Party, Source, VisitorId};
+use app::model::{Category, CookieEntry, Party, VisitorId};
 use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -15,9 +21,14 @@ use std::time::Duration;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// Appends waiting for the writer; when full, appenders wait (back-pressure) rather than
+/// piling up unbounded memory.
+const QUEUE: usize = 4096;
+
 #[derive(Clone)]
 pub struct SqliteLedger {
     pool: SqlitePool,
+    writer: tokio::sync::mpsc::Sender<records::AppendJob>,
 }
 
 impl SqliteLedger {
@@ -40,7 +51,9 @@ impl SqliteLedger {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        Ok(Self { pool })
+        let (writer, rx) = tokio::sync::mpsc::channel(QUEUE);
+        tokio::spawn(records::writer(pool.clone(), rx));
+        Ok(Self { pool, writer })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -49,7 +62,7 @@ impl SqliteLedger {
 }
 
 /// Classifies SQLite failures: the transient ones become 503 + Retry-After upstream.
-fn map_err(e: sqlx::Error) -> LedgerError {
+pub(super) fn map_err(e: sqlx::Error) -> LedgerError {
     match &e {
         sqlx::Error::Database(db) => {
             let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
@@ -68,46 +81,11 @@ fn map_err(e: sqlx::Error) -> LedgerError {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }
 
-fn split_keys(s: &str) -> Vec<String> {
-    s.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect()
-}
-
-fn record_from_row(row: &SqliteRow) -> Result<Record, LedgerError> {
-    let corrupt = |what: &str| LedgerError::Corrupt(format!("consent_records.{what}"));
-    let vid: Vec<u8> = row.try_get("visitor_id").map_err(map_err)?;
-    let vid: [u8; 16] = vid.try_into().map_err(|_| corrupt("visitor_id"))?;
-    let action: String = row.try_get("action").map_err(map_err)?;
-    let source: String = row.try_get("source").map_err(map_err)?;
-    Ok(Record {
-        id: row.try_get("id").map_err(map_err)?,
-        data: NewRecord {
-            visitor_id: VisitorId(vid),
-            site: row.try_get("site").map_err(map_err)?,
-            action: Action::parse(&action).ok_or_else(|| corrupt("action"))?,
-            source: Source::parse(&source).ok_or_else(|| corrupt("source"))?,
-            granted: split_keys(row.try_get("granted").map_err(map_err)?),
-            denied: split_keys(row.try_get("denied").map_err(map_err)?),
-            policy_version: row.try_get("policy_version").map_err(map_err)?,
-            registry_version: row.try_get("registry_version").map_err(map_err)?,
-            language: row.try_get("language").map_err(map_err)?,
-            page: row.try_get("page").map_err(map_err)?,
-            ip_reduced: row.try_get("ip_reduced").map_err(map_err)?,
-            ua_family: row.try_get("ua_family").map_err(map_err)?,
-            recorded_at_ms: row.try_get("recorded_at").map_err(map_err)?,
-            region: row.try_get("region").map_err(map_err)?,
-            jurisdiction: row.try_get("jurisdiction").map_err(map_err)?,
-            rule_version: row.try_get("rule_version").map_err(map_err)?,
-            gpc_applied: row.try_get::<i64, _>("gpc_applied").map_err(map_err)? == 1,
-            expires_at_ms: row.try_get("expires_at").map_err(map_err)?,
-        },
-    })
-}
-
-fn token_from_row(row: &SqliteRow) -> Result<crate::auth::TokenInfo, LedgerError> {
+pub(super) fn token_from_row(row: &SqliteRow) -> Result<crate::auth::TokenInfo, LedgerError> {
     let role: String = row.try_get("role").map_err(map_err)?;
     Ok(crate::auth::TokenInfo {
         id: row.try_get("id").map_err(map_err)?,
@@ -119,17 +97,18 @@ fn token_from_row(row: &SqliteRow) -> Result<crate::auth::TokenInfo, LedgerError
     })
 }
 
-const RECORD_COLUMNS: &str = "id, visitor_id, site, action, source, granted, denied, policy_version, \
-     registry_version, language, page, ip_reduced, ua_family, recorded_at, region, jurisdiction, \
-     rule_version, gpc_applied, expires_at";
-
 #[async_trait]
 impl Ledger for SqliteLedger {
     async fn migrate(&self) -> Result<(), LedgerError> {
         MIGRATOR.run(&self.pool).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => map_err(inner),
             other => LedgerError::Other(other.to_string()),
-        })
+        })?;
+        let sealed = records::seal(&self.pool).await?;
+        if sealed > 0 {
+            tracing::info!(sealed, "hash chain computed for records written before it existed");
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), LedgerError> {
@@ -137,43 +116,19 @@ impl Ledger for SqliteLedger {
         Ok(())
     }
 
-    async fn append(&self, r: NewRecord) -> Result<Record, LedgerError> {
-        // A single INSERT is its own transaction; with synchronous=FULL the WAL is fsynced
-        // before the statement returns, so the caller may acknowledge.
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO consent_records (visitor_id, site, action, source, granted, denied, \
-             policy_version, registry_version, language, page, ip_reduced, ua_family, recorded_at, \
-             region, jurisdiction, rule_version, gpc_applied, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&r.visitor_id.as_bytes()[..])
-        .bind(&r.site)
-        .bind(r.action.as_str())
-        .bind(r.source.as_str())
-        .bind(r.granted.join(","))
-        .bind(r.denied.join(","))
-        .bind(&r.policy_version)
-        .bind(&r.registry_version)
-        .bind(&r.language)
-        .bind(&r.page)
-        .bind(&r.ip_reduced)
-        .bind(&r.ua_family)
-        .bind(r.recorded_at_ms)
-        .bind(&r.region)
-        .bind(&r.jurisdiction)
-        .bind(&r.rule_version)
-        .bind(i64::from(r.gpc_applied))
-        .bind(r.expires_at_ms)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(Record { id, data: r })
+    async fn append(&self, record: NewRecord) -> Result<Record, LedgerError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(records::AppendJob { record, reply })
+            .await
+            .map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))?;
+        answer.await.map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))?
     }
 
     async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<Record>, LedgerError> {
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM consent_records WHERE visitor_id = ? AND site = ? \
-             ORDER BY id DESC LIMIT 1"
+            "SELECT {} FROM consent_records WHERE visitor_id = ? AND site = ? ORDER BY id DESC LIMIT 1",
+            records::COLUMNS
         );
         let row = sqlx::query(&sql)
             .bind(&visitor.as_bytes()[..])
@@ -181,13 +136,13 @@ impl Ledger for SqliteLedger {
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        row.as_ref().map(record_from_row).transpose()
+        Ok(row.as_ref().map(records::stored_from_row).transpose()?.and_then(StoredRecord::into_record))
     }
 
     async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError> {
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM consent_records WHERE visitor_id = ? AND site = ? \
-             ORDER BY id ASC LIMIT ?"
+            "SELECT {} FROM consent_records WHERE visitor_id = ? AND site = ? ORDER BY id ASC LIMIT ?",
+            records::COLUMNS
         );
         let rows = sqlx::query(&sql)
             .bind(&visitor.as_bytes()[..])
@@ -196,7 +151,105 @@ impl Ledger for SqliteLedger {
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;
-        rows.iter().map(record_from_row).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.extend(records::stored_from_row(row)?.into_record());
+        }
+        Ok(out)
+    }
+
+    async fn record(&self, id: i64) -> Result<Option<StoredRecord>, LedgerError> {
+        records::by_id(&self.pool, id).await
+    }
+
+    async fn next_of(&self, visitor: VisitorId, site: &str, id: i64) -> Result<Option<i64>, LedgerError> {
+        sqlx::query_scalar(
+            "SELECT id FROM consent_records WHERE visitor_id = ? AND site = ? AND id > ? ORDER BY id LIMIT 1",
+        )
+        .bind(&visitor.as_bytes()[..])
+        .bind(site)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)
+    }
+
+    async fn search(&self, filter: &RecordFilter, page: Page, limit: u32) -> Result<Vec<StoredRecord>, LedgerError> {
+        records::search(&self.pool, filter, page, limit).await
+    }
+
+    async fn count(&self, filter: &RecordFilter) -> Result<u64, LedgerError> {
+        records::count(&self.pool, filter).await
+    }
+
+    async fn head(&self) -> Result<Head, LedgerError> {
+        records::head(&self.pool).await
+    }
+
+    async fn contains_link(&self, count: Option<i64>, hash: &super::chain::Hash) -> Result<bool, LedgerError> {
+        if *hash == super::chain::GENESIS {
+            return Ok(count.unwrap_or(0) == 0);
+        }
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM consent_records WHERE hash = ?1 \
+             UNION ALL SELECT through_id FROM ledger_checkpoints WHERE hash = ?1 LIMIT 1",
+        )
+        .bind(&hash[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(id.is_some_and(|id| count.is_none_or(|c| c == id)))
+    }
+
+    async fn verify(&self) -> Result<VerifyReport, LedgerError> {
+        records::verify(&self.pool).await
+    }
+
+    async fn erase_visitor(&self, visitor: VisitorId) -> Result<u64, LedgerError> {
+        records::erase_visitor(&self.pool, visitor).await
+    }
+
+    async fn purge(&self, cutoff_ms: i64) -> Result<PurgeReport, LedgerError> {
+        records::purge(&self.pool, cutoff_ms).await
+    }
+
+    async fn stats(&self, filter: &RecordFilter) -> Result<Vec<StatRow>, LedgerError> {
+        records::stats(&self.pool, filter).await
+    }
+
+    async fn audit(&self, entry: AuditEntry) -> Result<(), LedgerError> {
+        admin::append(&self.pool, &entry).await
+    }
+
+    async fn search_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+        limit: u32,
+    ) -> Result<Vec<(i64, AuditEntry)>, LedgerError> {
+        admin::search(&self.pool, filter, page, limit).await
+    }
+
+    async fn rotate_token(&self, id: i64, new_hash: &str) -> Result<Option<crate::auth::TokenInfo>, LedgerError> {
+        admin::rotate_token(&self.pool, id, new_hash).await
+    }
+
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        token_id: i64,
+        csrf: &str,
+        expires_at_ms: i64,
+    ) -> Result<(), LedgerError> {
+        admin::create_session(&self.pool, id_hash, token_id, csrf, expires_at_ms).await
+    }
+
+    async fn find_session(&self, id_hash: &str, now_ms: i64) -> Result<Option<Session>, LedgerError> {
+        admin::find_session(&self.pool, id_hash, now_ms).await
+    }
+
+    async fn end_session(&self, id_hash: &str, now_ms: i64) -> Result<(), LedgerError> {
+        admin::end_session(&self.pool, id_hash, now_ms).await
     }
 
     async fn current_policy(&self) -> Result<Option<PublishedPolicy>, LedgerError> {
@@ -219,6 +272,14 @@ impl Ledger for SqliteLedger {
                 .map_err(|e| LedgerError::Corrupt(format!("policy_versions.changelog: {e}")))?,
             markdown: row.try_get("markdown").map_err(map_err)?,
         }))
+    }
+
+    async fn policy_hash(&self, version: &str) -> Result<Option<String>, LedgerError> {
+        sqlx::query_scalar("SELECT content_hash FROM policy_versions WHERE version = ?")
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)
     }
 
     async fn valid_policy_versions(&self) -> Result<Vec<String>, LedgerError> {

@@ -1,5 +1,12 @@
-//! Admin API under `/api/v1/admin` (bearer tokens, see `auth`). Publishing here takes effect
-//! immediately in this process; other processes pick it up within seconds.
+//! Admin API under `/api/v1/admin` (bearer tokens or an admin-area session, see `auth`).
+//! Every call that reads personal data or changes anything leaves an audit-log entry.
+//! Publishing takes effect immediately in this process; other processes pick it up within
+//! seconds.
+
+pub mod audit;
+pub mod dashboard;
+pub mod manage;
+pub mod records;
 
 use crate::auth::Caller;
 use crate::content::{self, ContentError};
@@ -24,6 +31,18 @@ pub fn routes() -> Router<AppState> {
         .route("/whoami", get(whoami))
         .route("/policies", post(publish_policy))
         .route("/registries", post(publish_registry))
+        .route("/records", get(records::search))
+        .route("/records/{id}/receipt", get(records::receipt))
+        .route("/export", get(records::export))
+        .route("/ledger/verify", get(records::verify))
+        .route("/audit", get(audit::search))
+        .route("/audit/export", get(audit::export))
+        .route("/dashboard", get(dashboard::get))
+        .route("/tokens", get(manage::list_tokens).post(manage::create_token))
+        .route("/tokens/{id}/rotate", post(manage::rotate_token))
+        .route("/tokens/{id}", axum::routing::delete(manage::revoke_token))
+        .route("/visitors/{visitor_id}", axum::routing::delete(manage::erase_visitor))
+        .route("/purge", post(manage::purge))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -73,6 +92,7 @@ async fn publish_policy(
     let p =
         content::publish_policy(state.ledger.as_ref(), &b.source, b.material).await.map_err(content_error)?;
     reload(&state).await?;
+    caller.audit(&state, "policy.publish", format!("policy {}", p.version), format!("material={}", b.material)).await?;
     tracing::info!(version = %p.version, material = b.material, by = %caller.token.name, "policy published");
     let valid = state.content.current().valid_policy_versions.clone();
     Ok((
@@ -98,6 +118,7 @@ async fn publish_registry(
         .await
         .map_err(content_error)?;
     reload(&state).await?;
+    caller.audit(&state, "registry.publish", format!("registry {}", r.version), format!("material={}", b.material)).await?;
     tracing::info!(version = %r.version, material = b.material, by = %caller.token.name, "cookie registry published");
     Ok((
         StatusCode::CREATED,

@@ -1,0 +1,144 @@
+//! Record search, receipts, exports and chain verification for auditors and admins.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::http::request::typed_query;
+use crate::ledger::Page;
+use crate::records::export::{self, Format};
+use crate::records::{self, receipt};
+use crate::state::AppState;
+use app::model::admin::{Receipt, RecordQuery, RecordRow, RecordSearch};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// One page of matching records, newest first. Shared by the API and the admin area.
+pub async fn load_search(state: &AppState, caller: &Caller, q: RecordQuery) -> Result<RecordSearch, ApiError> {
+    let filter = records::filter(&q)?;
+    let limit = records::page_size(q.limit)?;
+    caller.audit(state, "records.search", "consent records", describe(&q)).await?;
+    let found = state.ledger.search(&filter, Page::Before(q.before), limit).await?;
+    let next_before = (found.len() == limit as usize).then(|| found.last().map(|r| r.id)).flatten();
+    Ok(RecordSearch { query: q, records: found.iter().map(records::row).collect(), next_before })
+}
+
+/// The filters as one line for the audit log.
+fn describe(q: &RecordQuery) -> String {
+    let pairs = q.filter_pairs();
+    if pairs.is_empty() {
+        "no filters".into()
+    } else {
+        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    }
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<RecordSearch>, ApiError> {
+    let q: RecordQuery = typed_query(raw.as_deref())?;
+    Ok(Json(load_search(&state, &caller, q).await?))
+}
+
+pub async fn load_receipt(state: &AppState, caller: &Caller, id: i64) -> Result<Receipt, ApiError> {
+    let r = state
+        .ledger
+        .record(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_record", format!("no consent record has id {id}")))?;
+    caller.audit(state, "receipt.view", format!("record {id}"), "").await?;
+    let superseded = match r.visitor_id {
+        Some(v) => state.ledger.next_of(v, &r.site, r.id).await?.is_some(),
+        None => false,
+    };
+    let content = state.content.current();
+    let policy_hash = state.ledger.policy_hash(&r.policy_version).await?;
+    let cx = receipt::ReceiptContext {
+        controller: &state.config.controller,
+        public_url: state.config.public_url(),
+        content: &content,
+        policy_hash,
+        superseded,
+        now_ms: crate::audit::now_ms(),
+    };
+    Ok(receipt::build(&r, &cx))
+}
+
+pub async fn receipt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Receipt>, ApiError> {
+    let id: i64 = id
+        .parse()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| ApiError::bad_request("invalid_record_id", "a record id is a positive integer"))?;
+    Ok(Json(load_receipt(&state, &caller, id).await?))
+}
+
+pub fn format_param(raw: Option<&str>) -> Result<Format, ApiError> {
+    let q = crate::http::request::query(raw);
+    match q.get("format").map(String::as_str) {
+        None => Ok(Format::Ndjson),
+        Some(f) => Format::parse(f)
+            .ok_or_else(|| ApiError::bad_request("invalid_format", "format must be csv or ndjson")),
+    }
+}
+
+/// Turns an export producer into a streamed download. A storage failure mid-way aborts the
+/// body (the client sees a truncated transfer, never a silently short file).
+pub fn download<F>(format: Format, name: &str, rx: tokio::sync::mpsc::Receiver<F>) -> Response
+where
+    F: Into<Result<export::Chunk, crate::ledger::LedgerError>> + Send + 'static,
+{
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?.into();
+        Some((item.map(|c| c.bytes).map_err(std::io::Error::other), rx))
+    });
+    let mut res = Body::from_stream(stream).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.{}\"", format.extension())) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Starts a record export in chain order.
+pub fn spawn_export(
+    state: &AppState,
+    filter: crate::ledger::RecordFilter,
+    format: Format,
+) -> tokio::sync::mpsc::Receiver<Result<export::Chunk, crate::ledger::LedgerError>> {
+    let ledger = state.ledger.clone();
+    export::spawn::<RecordRow, _, _>(format, move |after| {
+        let (ledger, filter) = (ledger.clone(), filter.clone());
+        async move {
+            let rows = ledger.search(&filter, Page::After(after), export::PAGE).await?;
+            Ok(rows.iter().map(|r| (r.id, records::row(r))).collect())
+        }
+    })
+}
+
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let format = format_param(raw.as_deref())?;
+    let q: RecordQuery = typed_query(raw.as_deref())?;
+    let filter = records::filter(&q)?;
+    caller.audit(&state, "records.export", "consent records", format!("{} {}", format.extension(), describe(&q))).await?;
+    Ok(download(format, "consent-records", spawn_export(&state, filter, format)))
+}
+
+pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
+    caller.audit(&state, "ledger.verify", "hash chain", "").await?;
+    let report = state.ledger.verify().await?;
+    Ok(Json(report))
+}
