@@ -1,6 +1,12 @@
 # The two commands of the README. Both install what they need first (scripts/bootstrap.sh).
-.PHONY: run test
+.PHONY: run test bench deny
 run:
 	scripts/run.sh
 test:
 	scripts/test.sh
+# Benchmark (README, "Benchmark"): about 20 minutes; `scripts/bench.sh --quick` for a smoke run.
+bench:
+	scripts/bench.sh
+# Supply-chain checks alone (also part of `make test`).
+deny:
+	scripts/deny.sh

@@ -12,6 +12,9 @@ scripts/bootstrap.sh --test
 step "format"
 cargo fmt --all -- --check
 
+step "supply chain (cargo deny: licenses, bans, sources, advisories)"
+scripts/deny.sh
+
 step "clippy (ssr)"
 cargo clippy --workspace --all-targets -- -D warnings
 

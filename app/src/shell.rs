@@ -16,6 +16,7 @@ use std::sync::Arc;
 /// The document around every page. `lang`/`dir` come from the negotiated message catalog,
 /// so right-to-left languages mirror the whole layout.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    content_security_policy();
     let ctx = crate::visitor::use_request();
     let (lang, dir) = (ctx.catalog.language.clone(), ctx.catalog.dir());
     view! {
@@ -33,6 +34,28 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         </html>
     }
 }
+
+/// A fresh nonce for this response's scripts (the hydration module) and the policy that only
+/// lets scripts with it, or from this origin, run. WebAssembly needs `wasm-unsafe-eval`.
+#[cfg(feature = "ssr")]
+fn content_security_policy() {
+    leptos::nonce::provide_nonce();
+    if let (Some(nonce), Some(res)) =
+        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    {
+        let policy = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+             img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; \
+             form-action 'self'; frame-ancestors 'none'"
+        );
+        if let Ok(v) = http::HeaderValue::from_str(&policy) {
+            res.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+}
+
+#[cfg(not(feature = "ssr"))]
+fn content_security_policy() {}
 
 #[component]
 pub fn App() -> impl IntoView {

@@ -62,7 +62,16 @@ pub async fn append(
 ) -> Result<(), crate::ledger::LedgerError> {
     let (actor, token_id, role) = actor.parts();
     ledger
-        .audit(AuditEntry { at_ms: now_ms(), actor, token_id, role, action: action.to_owned(), target, detail, ip_reduced })
+        .audit(AuditEntry {
+            at_ms: now_ms(),
+            actor,
+            token_id,
+            role,
+            action: action.to_owned(),
+            target,
+            detail,
+            ip_reduced,
+        })
         .await
 }
 
@@ -74,7 +83,9 @@ pub fn filter(q: &AuditQuery) -> Result<AuditFilter, ApiError> {
         match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(s) if s.len() <= 100 => Ok(Some(s.to_owned())),
-            Some(_) => Err(ApiError::bad_request("invalid_filter", format!("{what} must be at most 100 characters"))),
+            Some(_) => {
+                Err(ApiError::bad_request("invalid_filter", format!("{what} must be at most 100 characters")))
+            }
         }
     };
     Ok(AuditFilter {

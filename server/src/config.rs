@@ -23,6 +23,35 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Who is responsible for the processing; named in consent receipts.
     pub controller: ControllerConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Rate limits on the public API and public form posts (token buckets; 0 disables one).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Sustained requests per second from one client address (IPv6: one /64).
+    pub per_ip_per_second: u32,
+    /// Requests one client may send at once before the sustained rate applies.
+    pub per_ip_burst: u32,
+    /// Sustained requests per second for one site, all its visitors together.
+    pub per_site_per_second: u32,
+    pub per_site_burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        // A visitor's page view costs 1-3 API calls; 20/s sustained with bursts of 60 never
+        // bothers a person, even behind a shared NAT, but stops one client from flooding.
+        Self {
+            enabled: true,
+            per_ip_per_second: 20,
+            per_ip_burst: 60,
+            per_site_per_second: 2000,
+            per_site_burst: 4000,
+        }
+    }
 }
 
 /// The admin area and admin API.
@@ -158,6 +187,13 @@ pub struct DatabaseConfig {
     /// SQLite database file; created, migrated and seeded on first start.
     pub path: PathBuf,
     pub max_connections: u32,
+    /// How long a write waits for another writer's lock (another process on the same file,
+    /// a backup) before the request is answered 503 + `Retry-After`.
+    pub busy_timeout_ms: u32,
+    /// Optional cap on the database size, in pages (`PRAGMA max_page_count`; 4 KiB pages).
+    /// Beyond it SQLite reports "database or disk is full" and writes are answered 503
+    /// until space is freed. None: limited only by the disk.
+    pub max_pages: Option<u32>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -210,6 +246,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             retention: RetentionConfig::default(),
             controller: ControllerConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -228,7 +265,12 @@ impl Default for ServerConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { path: PathBuf::from("data/accord.db"), max_connections: 4 }
+        Self {
+            path: PathBuf::from("data/accord.db"),
+            max_connections: 4,
+            busy_timeout_ms: 5000,
+            max_pages: None,
+        }
     }
 }
 
@@ -323,6 +365,12 @@ impl Config {
         }
         if !(1..=64).contains(&self.database.max_connections) {
             return bad("database.max_connections must be between 1 and 64".into());
+        }
+        if !(1..=60_000).contains(&self.database.busy_timeout_ms) {
+            return bad("database.busy_timeout_ms must be between 1 and 60000".into());
+        }
+        if self.database.max_pages.is_some_and(|p| p < 64) {
+            return bad("database.max_pages must be at least 64 (the schema alone needs more)".into());
         }
         if let Some(t) = self
             .consent_mode

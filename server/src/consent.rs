@@ -252,7 +252,7 @@ pub fn rfc3339_ms(ms: i64) -> String {
 }
 
 /// A record as the API returns it.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, utoipa::ToSchema)]
 pub struct RecordView {
     pub record_id: i64,
     pub visitor_id: String,
@@ -305,7 +305,7 @@ impl RecordView {
 }
 
 /// "May I load X for this visitor?" — the decision a marketing backend asks for.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Debug, utoipa::ToSchema)]
 pub struct DecisionView {
     pub visitor_id: String,
     pub site: String,

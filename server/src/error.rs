@@ -28,6 +28,14 @@ pub enum ApiError {
     UnsupportedMediaType { message: String },
     #[error("{message}")]
     MethodNotAllowed { message: String },
+    /// The client (or its site) sent more than its rate limit allows.
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u32 },
+    /// Refused by the HTTP layer before any handler decided (the router's 404/405, an
+    /// extractor's rejection, the body limit, the request timeout): `http::rejections` gives
+    /// those answers this error's JSON shape, keeping their status.
+    #[error("{message}")]
+    Rejected { status: StatusCode, code: &'static str, message: String },
     /// Storage is temporarily unusable; nothing was acknowledged, the client may retry.
     #[error("storage is temporarily unavailable, retry shortly")]
     Unavailable { retry_after_secs: u32 },
@@ -64,6 +72,8 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Rejected { status, .. } => *status,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -75,11 +85,13 @@ impl ApiError {
             | Self::Unprocessable { code, .. }
             | Self::NotFound { code, .. }
             | Self::Forbidden { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::Rejected { code, .. } => code,
             Self::Unauthorized { .. } => "unauthorized",
             Self::PayloadTooLarge { .. } => "body_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable { .. } => "storage_unavailable",
             Self::Internal(_) => "internal",
         }
@@ -110,7 +122,7 @@ impl IntoResponse for ApiError {
         if matches!(self, Self::Unauthorized { .. }) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Self::Unavailable { retry_after_secs } = self {
+        if let Self::Unavailable { retry_after_secs } | Self::TooManyRequests { retry_after_secs } = self {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         res

@@ -33,16 +33,17 @@ pub async fn export(config: &Config, args: ExportArgs) -> Result<(), StartError>
     let ledger = open_ledger(config).await?;
     let total = ledger.count(&filter).await?;
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| {
-            StartError::Usage(format!("cannot create {}: {e}", path.display()))
-        })?)),
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| StartError::Usage(format!("cannot create {}: {e}", path.display())))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(total);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} records  {per_sec}  eta {eta}",
-        ) {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} records  {per_sec}  eta {eta}")
+        {
             bar.set_style(style);
         }
         bar
@@ -84,7 +85,8 @@ pub async fn export(config: &Config, args: ExportArgs) -> Result<(), StartError>
 pub async fn verify(config: &Config, expect_head: Option<&str>) -> Result<(), StartError> {
     let ledger = open_ledger(config).await?;
     let report = ledger.verify().await?;
-    audit::append(ledger.as_ref(), Actor::Cli, "ledger.verify", "hash chain".into(), String::new(), None).await?;
+    audit::append(ledger.as_ref(), Actor::Cli, "ledger.verify", "hash chain".into(), String::new(), None)
+        .await?;
     println!(
         "checked {} record(s) from {}; head {}:{}",
         report.checked,
@@ -102,7 +104,10 @@ pub async fn verify(config: &Config, expect_head: Option<&str>) -> Result<(), St
     if let Some(expected) = expect_head {
         let (count, hash) = match expected.split_once(':') {
             Some((c, h)) => (
-                Some(c.parse::<i64>().map_err(|_| StartError::Usage("--expect-head COUNT must be a number".into()))?),
+                Some(
+                    c.parse::<i64>()
+                        .map_err(|_| StartError::Usage("--expect-head COUNT must be a number".into()))?,
+                ),
                 h,
             ),
             None => (None, expected),
@@ -129,7 +134,9 @@ pub async fn purge(config: &Config, days: Option<u32>) -> Result<(), StartError>
     let days = days.unwrap_or(config.retention.days);
     let floor = config.longest_lifetime_days();
     if days < floor {
-        return Err(StartError::Usage(format!("--days must be at least {floor}, the longest consent lifetime")));
+        return Err(StartError::Usage(format!(
+            "--days must be at least {floor}, the longest consent lifetime"
+        )));
     }
     let ledger = open_ledger(config).await?;
     let r = crate::retention::purge_with(ledger.as_ref(), days).await?;
@@ -137,7 +144,8 @@ pub async fn purge(config: &Config, days: Option<u32>) -> Result<(), StartError>
         Some(id) => format!("{} record(s) older than {days} days purged through id {id}", r.purged),
         None => format!("nothing older than {days} days"),
     };
-    audit::append(ledger.as_ref(), Actor::Cli, "purge", "consent records".into(), detail.clone(), None).await?;
+    audit::append(ledger.as_ref(), Actor::Cli, "purge", "consent records".into(), detail.clone(), None)
+        .await?;
     println!("{detail}");
     Ok(())
 }

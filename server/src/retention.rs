@@ -20,7 +20,10 @@ pub async fn purge(state: &AppState) -> Result<PurgeReport, LedgerError> {
 
 pub fn describe(r: &PurgeReport, state: &AppState) -> String {
     match r.through_id {
-        Some(id) => format!("{} record(s) older than {} days purged through id {id}", r.purged, state.config.retention.days),
+        Some(id) => format!(
+            "{} record(s) older than {} days purged through id {id}",
+            r.purged, state.config.retention.days
+        ),
         None => format!("nothing older than {} days", state.config.retention.days),
     }
 }

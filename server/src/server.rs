@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::content::{self, ContentError};
-use crate::ledger::sqlite::SqliteLedger;
+use crate::ledger::sqlite::{SqliteLedger, SqliteOptions};
 use crate::ledger::{Ledger, LedgerError};
 use crate::state::{AppState, ContentHandle};
 use leptos::prelude::LeptosOptions;
@@ -33,7 +33,13 @@ pub enum StartError {
 
 /// Opens the database, applies migrations and seeds the default content when empty.
 pub async fn open_ledger(config: &Config) -> Result<Arc<dyn Ledger>, StartError> {
-    let ledger = SqliteLedger::open(&config.database.path, config.database.max_connections).await?;
+    let db = &config.database;
+    let options = SqliteOptions {
+        max_connections: db.max_connections,
+        busy_timeout: std::time::Duration::from_millis(u64::from(db.busy_timeout_ms)),
+        max_pages: db.max_pages,
+    };
+    let ledger = SqliteLedger::open_with(&db.path, &options).await?;
     ledger.migrate().await?;
     content::seed_if_empty(&ledger).await?;
     Ok(Arc::new(ledger))
@@ -52,7 +58,9 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let geo = Arc::new(crate::geo::Geo::new(&config.geo));
     let rules = Arc::new(crate::rules::Rules::new(config.rules.clone()));
     let catalogs = Arc::new(crate::i18n::Catalogs::load()?);
+    let limits = Arc::new(crate::http::rate_limit::RateLimits::new(&config.rate_limit));
     Ok(AppState {
+        limits,
         config: Arc::new(config),
         ledger,
         content: ContentHandle::new(site),
@@ -195,7 +203,15 @@ pub async fn token(config: &Config, cmd: crate::cli::TokenCommand) -> Result<(),
                 return Err(StartError::Usage("--name must be 1-100 characters".into()));
             }
             let (info, token) = crate::auth::create(ledger.as_ref(), name.trim(), role).await?;
-            crate::audit::append(ledger.as_ref(), crate::audit::Actor::Cli, "token.create", format!("token {}", info.id), format!("{} ({})", info.name, role.as_str()), None).await?;
+            crate::audit::append(
+                ledger.as_ref(),
+                crate::audit::Actor::Cli,
+                "token.create",
+                format!("token {}", info.id),
+                format!("{} ({})", info.name, role.as_str()),
+                None,
+            )
+            .await?;
             eprintln!(
                 "created token {} ({}, role {}); it is shown only once:",
                 info.id,
@@ -215,7 +231,15 @@ pub async fn token(config: &Config, cmd: crate::cli::TokenCommand) -> Result<(),
                 return Err(StartError::Usage(format!("no active token with id {id}")));
             }
             println!("revoked token {id}");
-            crate::audit::append(ledger.as_ref(), crate::audit::Actor::Cli, "token.revoke", format!("token {id}"), String::new(), None).await?;
+            crate::audit::append(
+                ledger.as_ref(),
+                crate::audit::Actor::Cli,
+                "token.revoke",
+                format!("token {id}"),
+                String::new(),
+                None,
+            )
+            .await?;
         }
         TokenCommand::Rotate { id } => {
             let token = crate::auth::generate_token();
@@ -223,8 +247,21 @@ pub async fn token(config: &Config, cmd: crate::cli::TokenCommand) -> Result<(),
                 .rotate_token(id, &crate::auth::hash_token(&token))
                 .await?
                 .ok_or_else(|| StartError::Usage(format!("no active token with id {id}")))?;
-            crate::audit::append(ledger.as_ref(), crate::audit::Actor::Cli, "token.rotate", format!("token {id}"), format!("replaced by token {}", info.id), None).await?;
-            eprintln!("token {id} revoked; new token {} ({}, role {}) is shown only once:", info.id, info.name, info.role.as_str());
+            crate::audit::append(
+                ledger.as_ref(),
+                crate::audit::Actor::Cli,
+                "token.rotate",
+                format!("token {id}"),
+                format!("replaced by token {}", info.id),
+                None,
+            )
+            .await?;
+            eprintln!(
+                "token {id} revoked; new token {} ({}, role {}) is shown only once:",
+                info.id,
+                info.name,
+                info.role.as_str()
+            );
             println!("{token}");
         }
     }

@@ -18,6 +18,7 @@ pub struct AppState {
     pub catalogs: Arc<crate::i18n::Catalogs>,
     /// One-time messages for the admin area (see `http::admin_ui`).
     pub flash: Arc<crate::http::admin_ui::FlashStore>,
+    pub limits: Arc<crate::http::rate_limit::RateLimits>,
 }
 
 /// The currently published content. Swapped whole when a new version is published, so a

@@ -169,3 +169,107 @@ fn tokens_are_created_listed_and_revoked_from_the_command_line() {
     assert!(!run(&["token", "revoke", "1"]).status.success(), "already revoked");
     assert!(!run(&["token", "create", "--name", "x", "--role", "root"]).status.success(), "unknown role");
 }
+
+fn run(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(accord_binary())
+        .arg("--database")
+        .arg(db)
+        .args(["--log", "warn"])
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+/// Appends `n` records through the library (the same writer the server uses).
+async fn fill(db: &std::path::Path, n: u8) {
+    use accord::ledger::NewRecord;
+    use app::model::{Action, Source, VisitorId};
+    let ledger = SqliteLedger::open(db, 1).await.expect("open");
+    ledger.migrate().await.expect("migrate");
+    for i in 0..n {
+        ledger
+            .append(NewRecord {
+                visitor_id: VisitorId([i + 1; 16]),
+                site: "default".into(),
+                action: if i % 2 == 0 { Action::AcceptAll } else { Action::RejectAll },
+                source: Source::Api,
+                granted: vec!["necessary".into()],
+                denied: vec![],
+                policy_version: "2023-07-05".into(),
+                registry_version: "2023-07-05".into(),
+                language: "en".into(),
+                page: "/".into(),
+                ip_reduced: None,
+                ua_family: "other".into(),
+                recorded_at_ms: 1_700_000_000_000 + i64::from(i),
+                region: None,
+                jurisdiction: "gdpr".into(),
+                rule_version: "t".into(),
+                gpc_applied: false,
+                expires_at_ms: 1_800_000_000_000,
+            })
+            .await
+            .expect("append");
+    }
+}
+
+#[tokio::test]
+async fn export_verify_and_purge_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("accord.db");
+    fill(&db, 6).await;
+
+    let out_file = dir.path().join("records.csv");
+    let export = run(&db, &["export", "--format", "csv", "--output", out_file.to_str().expect("utf-8")]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let csv = std::fs::read_to_string(&out_file).expect("written");
+    assert_eq!(csv.lines().count(), 7, "header + 6 records:\n{csv}");
+    assert!(String::from_utf8_lossy(&export.stderr).contains("exported 6 record(s)"));
+    let nd = run(&db, &["export", "--action", "reject_all"]);
+    assert_eq!(String::from_utf8_lossy(&nd.stdout).lines().count(), 3, "NDJSON on stdout, filtered");
+    let bad = run(&db, &["export", "--from", "soon"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("YYYY-MM-DD"));
+
+    let ok = run(&db, &["verify"]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let stdout = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(stdout.contains("chain intact"), "{stdout}");
+    let head = stdout.split("head ").nth(1).and_then(|h| h.split(';').next()).expect("head printed");
+    let head = head.split_whitespace().next().expect("count:hash").to_owned();
+    assert!(run(&db, &["verify", "--expect-head", &head]).status.success());
+
+    // Purging everything older than the retention keeps the published head verifiable.
+    let purge = run(&db, &["purge"]);
+    assert!(purge.status.success(), "{}", String::from_utf8_lossy(&purge.stderr));
+    assert!(String::from_utf8_lossy(&purge.stdout).contains("6 record(s)"));
+    assert!(
+        run(&db, &["verify", "--expect-head", &head]).status.success(),
+        "the head survives as a checkpoint"
+    );
+    let forged = run(&db, &["verify", "--expect-head", &format!("6:{}", "ab".repeat(32))]);
+    assert_eq!(forged.status.code(), Some(1), "a head that was never published is not in the chain");
+    let short = run(&db, &["purge", "--days", "3"]);
+    assert!(!short.status.success(), "retention below the consent lifetime is refused");
+
+    // Tampering: exit status 1 and the record named.
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("accord.db");
+    fill(&db, 4).await;
+    let ledger = SqliteLedger::open(&db, 1).await.expect("open");
+    sqlx::query("DROP TRIGGER consent_records_append_only_update")
+        .execute(ledger.pool())
+        .await
+        .expect("drop");
+    sqlx::query("UPDATE consent_records SET action = 'accept_all' WHERE id = 2")
+        .execute(ledger.pool())
+        .await
+        .expect("tamper");
+    let tampered = run(&db, &["verify"]);
+    assert_eq!(tampered.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&tampered.stderr).contains("record 2 was altered"),
+        "{}",
+        String::from_utf8_lossy(&tampered.stderr)
+    );
+}

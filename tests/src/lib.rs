@@ -33,6 +33,8 @@ impl Default for TestAppBuilder {
         let mut config = Config::default();
         config.log.filter = "warn".into();
         config.server.site_root = workspace_root().join("public");
+        // Tests send hundreds of requests from one address; tests/limits.rs turns limits on.
+        config.rate_limit.enabled = false;
         Self { config }
     }
 }

@@ -54,6 +54,9 @@ pub enum AdminView {
 
 /// Consent-record search filters, exactly as they arrive in the query string; the server
 /// validates them. Empty strings count as absent.
+// Also the query parameters of the record search and export endpoints.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RecordQuery {
@@ -74,6 +77,7 @@ pub struct RecordQuery {
     pub action: Option<String>,
     /// Keyset cursor: only records with a smaller id (newest first).
     pub before: Option<i64>,
+    /// Page size, 1–500 (default 50); ignored by exports.
     pub limit: Option<u32>,
 }
 
@@ -97,6 +101,7 @@ impl RecordQuery {
 }
 
 /// One consent record as listed in search results and exports.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordRow {
     pub id: i64,
@@ -126,6 +131,7 @@ pub struct RecordRow {
     pub hash: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecordSearch {
     pub query: RecordQuery,
@@ -136,6 +142,7 @@ pub struct RecordSearch {
 
 /// A consent receipt with the fields of ISO/IEC TS 27560 (consent record information
 /// structure), for one stored record.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Receipt {
     /// Version of this receipt format.
@@ -161,12 +168,14 @@ pub struct Receipt {
     pub state: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptController {
     pub name: String,
     pub contact: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptNotice {
     pub policy_version: String,
@@ -176,6 +185,7 @@ pub struct ReceiptNotice {
     pub registry_version: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptPurpose {
     pub category: String,
@@ -186,6 +196,7 @@ pub struct ReceiptPurpose {
     pub granted: bool,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptJurisdiction {
     /// Id of the rule applied (`gdpr`, `us-privacy`, …).
@@ -197,6 +208,7 @@ pub struct ReceiptJurisdiction {
     pub gpc_applied: bool,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptMethod {
     /// `accept_all`, `reject_all`, `custom`, `withdraw`, `gpc`.
@@ -209,6 +221,7 @@ pub struct ReceiptMethod {
     pub page: Option<String>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReceiptValidity {
     /// RFC 3339.
@@ -218,6 +231,7 @@ pub struct ReceiptValidity {
 }
 
 /// Opt-in statistics over a period.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
     /// `YYYY-MM-DD`, inclusive.
@@ -234,6 +248,7 @@ pub struct Dashboard {
     pub head: LedgerHead,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub records: u64,
@@ -245,6 +260,7 @@ pub struct Totals {
 }
 
 /// Among records that decided on `category`, how many granted it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CategoryRate {
     pub category: String,
@@ -261,6 +277,7 @@ impl CategoryRate {
 }
 
 /// Rates for one group (a jurisdiction, a day).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GroupRates {
     pub label: String,
@@ -269,6 +286,7 @@ pub struct GroupRates {
 }
 
 /// The newest link of the hash chain: publish it elsewhere to make later tampering evident.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LedgerHead {
     /// Records ever appended (purged and erased ones included).
@@ -277,17 +295,26 @@ pub struct LedgerHead {
     pub hash: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuditQuery {
+    /// Token name, `cli`, `visitor` or `system`.
     pub actor: Option<String>,
+    /// An audit action such as `records.search` or `token.create`.
     pub action: Option<String>,
+    /// Inclusive lower bound: `YYYY-MM-DD` or RFC 3339.
     pub from: Option<String>,
+    /// Exclusive upper bound: `YYYY-MM-DD` (the whole day is included) or RFC 3339.
     pub to: Option<String>,
+    /// Keyset cursor: only entries with a smaller id (newest first).
     pub before: Option<i64>,
+    /// Page size, 1–500 (default 50); ignored by exports.
     pub limit: Option<u32>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditRow {
     pub id: i64,
@@ -304,6 +331,7 @@ pub struct AuditRow {
     pub ip_reduced: Option<String>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuditSearch {
     pub query: AuditQuery,
@@ -311,6 +339,7 @@ pub struct AuditSearch {
     pub next_before: Option<i64>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TokenRow {
     pub id: i64,
@@ -328,6 +357,7 @@ pub struct TokensPage {
     pub new_token: Option<NewToken>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewToken {
     pub name: String,

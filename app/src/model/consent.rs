@@ -72,6 +72,7 @@ impl From<VisitorId> for String {
 }
 
 /// What the visitor did.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -102,6 +103,7 @@ impl Action {
 }
 
 /// Where the choice was made.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
@@ -317,5 +319,82 @@ mod tests {
         assert!(!refused.is_valid(&v1, 5 * 86_400, 10, 5));
         let future = ConsentCookie::parse(&format!("1~{VID}~100000~v1~")).expect("parses");
         assert!(!future.is_valid(&v1, 1000, 10, 5), "a cookie from the future is not trusted");
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        /// Cookies as the server issues them: any visitor id, any time a 12-digit field holds,
+        /// any well-formed policy version, distinct well-formed category keys.
+        fn cookie() -> impl Strategy<Value = ConsentCookie> {
+            (
+                any::<[u8; 16]>(),
+                0i64..=999_999_999_999,
+                "[A-Za-z0-9._-]{1,32}",
+                proptest::collection::btree_set("[a-z][a-z0-9_]{0,31}", 0..8),
+            )
+                .prop_map(|(vid, decided_at, policy_version, keys)| ConsentCookie {
+                    visitor_id: VisitorId(vid),
+                    decided_at,
+                    policy_version,
+                    granted: keys.into_iter().collect(),
+                })
+        }
+
+        /// Strings that look like cookies: the separators and the field alphabets, so the
+        /// parser's later branches are reached too, not only the field count check.
+        fn cookieish() -> impl Strategy<Value = String> {
+            proptest::collection::vec(
+                prop_oneof![
+                    Just("~".to_owned()),
+                    Just(".".to_owned()),
+                    Just("1".to_owned()),
+                    "[0-9a-f]{0,33}",
+                    "[-+0-9]{0,14}",
+                    "[A-Za-z0-9._ -]{0,34}",
+                    any::<String>(),
+                ],
+                0..12,
+            )
+            .prop_map(|parts| parts.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            #[test]
+            fn parse_never_panics_on_arbitrary_strings(s in any::<String>()) {
+                let _ = ConsentCookie::parse(&s);
+            }
+
+            #[test]
+            fn parse_never_panics_on_cookie_like_strings(s in cookieish()) {
+                if let Ok(c) = ConsentCookie::parse(&s) {
+                    // Whatever parses is well-formed and prints back to something that parses
+                    // to the same value (the only normalisation: duplicate keys are dropped).
+                    prop_assert!(is_policy_version(&c.policy_version));
+                    prop_assert!(c.granted.iter().all(|k| is_category_key(k)));
+                    prop_assert_eq!(ConsentCookie::parse(&c.to_string()), Ok(c));
+                }
+            }
+
+            #[test]
+            fn valid_cookies_round_trip(c in cookie()) {
+                let printed = c.to_string();
+                prop_assert!(printed.len() <= MAX_COOKIE_LEN);
+                // RFC 6265 cookie-octets only: no quoting or escaping needed.
+                prop_assert!(printed.bytes().all(|b| b.is_ascii_graphic() && !b"\",;".contains(&b)));
+                prop_assert_eq!(ConsentCookie::parse(&printed), Ok(c));
+            }
+
+            #[test]
+            fn mutated_cookies_never_panic(c in cookie(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+                let mut raw = c.to_string().into_bytes();
+                let i = at.index(raw.len());
+                raw[i] = byte;
+                let _ = ConsentCookie::parse(&String::from_utf8_lossy(&raw));
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub const TOKEN_PREFIX: &str = "acc_";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -161,17 +161,18 @@ impl FromRequestParts<AppState> for Caller {
         let Some(raw) = parts.headers.get(header::AUTHORIZATION) else {
             if let Some(id) = cookie_value(&parts.headers, SESSION_COOKIE) {
                 let now = crate::audit::now_ms();
-                let session = state
-                    .ledger
-                    .find_session(&hash_token(id), now)
-                    .await?
-                    .ok_or_else(|| unauthorized("the admin session has ended; sign in again at /admin/sign-in"))?;
+                let session = state.ledger.find_session(&hash_token(id), now).await?.ok_or_else(|| {
+                    unauthorized("the admin session has ended; sign in again at /admin/sign-in")
+                })?;
                 let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
                 let csrf = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
                 if !safe && !csrf.is_some_and(|c| same_secret(c, &session.csrf)) {
                     return Err(ApiError::forbidden(
                         "csrf",
-                        format!("a session-authenticated {} must send the session's {CSRF_HEADER} header", parts.method),
+                        format!(
+                            "a session-authenticated {} must send the session's {CSRF_HEADER} header",
+                            parts.method
+                        ),
                     ));
                 }
                 return Ok(Self { token: session.token, ip_reduced });
@@ -181,11 +182,8 @@ impl FromRequestParts<AppState> for Caller {
             ));
         };
         let raw = raw.to_str().map_err(|_| unauthorized("the Authorization header is not valid text"))?;
-        let token = raw
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| is_token_syntax(t))
-            .ok_or_else(|| {
+        let token =
+            raw.strip_prefix("Bearer ").map(str::trim).filter(|t| is_token_syntax(t)).ok_or_else(|| {
                 unauthorized(
                     "the Authorization header must be `Bearer acc_…` with a token from `accord token create`",
                 )

@@ -80,20 +80,32 @@ fn secure(state: &AppState) -> bool {
 fn cookie(name: &str, value: &str, path: &str, max_age_secs: i64, secure: bool) -> HeaderValue {
     let flags = if secure { "; Secure" } else { "" };
     // Values are hex secrets or empty: nothing to escape.
-    HeaderValue::from_str(&format!("{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{flags}"))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; Max-Age={max_age_secs}; HttpOnly; SameSite=Strict{flags}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn see_other(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned()), (header::CACHE_CONTROL, "no-store".to_owned())])
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, to.to_owned()), (header::CACHE_CONTROL, "no-store".to_owned())],
+    )
         .into_response()
 }
 
 /// Only admin-area paths: anything else could bounce a signed-in admin elsewhere.
 fn next_path(raw: Option<&str>) -> String {
     match raw {
-        Some(p) if is_admin_path(p.split(['?', '#']).next().unwrap_or_default())
-            && !p.contains("//") && !p.contains('\\') && p.len() <= 512 && !p.chars().any(char::is_control) => p.to_owned(),
+        Some(p)
+            if is_admin_path(p.split(['?', '#']).next().unwrap_or_default())
+                && !p.contains("//")
+                && !p.contains('\\')
+                && p.len() <= 512
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_owned()
+        }
         _ => "/admin".to_owned(),
     }
 }
@@ -103,7 +115,11 @@ fn encode(v: &str) -> String {
 }
 
 /// The session behind the request's cookie, as a caller of the admin API functions.
-async fn session(state: &AppState, headers: &HeaderMap, ip: Option<String>) -> Result<Option<(Caller, String, String)>, ApiError> {
+async fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+) -> Result<Option<(Caller, String, String)>, ApiError> {
     let Some(id) = cookie_value(headers, SESSION_COOKIE) else { return Ok(None) };
     let id_hash = hash_token(id);
     Ok(state
@@ -133,7 +149,11 @@ pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -
     res
 }
 
-async fn prepare(state: &AppState, req: &mut Request, set_cookie: &mut Option<HeaderValue>) -> Result<Option<Response>, ApiError> {
+async fn prepare(
+    state: &AppState,
+    req: &mut Request,
+    set_cookie: &mut Option<HeaderValue>,
+) -> Result<Option<Response>, ApiError> {
     let ip = admin_client(req.headers(), req.extensions(), state)?;
     let path = req.uri().path().to_owned();
     let raw_query = req.uri().query().map(str::to_owned);
@@ -146,12 +166,19 @@ async fn prepare(state: &AppState, req: &mut Request, set_cookie: &mut Option<He
             "expired" => "The sign-in form expired; please try again.".to_owned(),
             _ => "Sign-in failed.".to_owned(),
         });
-        let page = AdminPage { session: None, view: AdminView::SignIn { next: next_path(q.get("next").map(String::as_str)), csrf, error }, flash: None };
+        let page = AdminPage {
+            session: None,
+            view: AdminView::SignIn { next: next_path(q.get("next").map(String::as_str)), csrf, error },
+            flash: None,
+        };
         req.extensions_mut().insert(page);
         return Ok(None);
     }
     let Some((caller, csrf, id_hash)) = session(state, req.headers(), ip).await? else {
-        let here = match &raw_query { Some(q) => format!("{path}?{q}"), None => path.clone() };
+        let here = match &raw_query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
         return Ok(Some(see_other(&format!("/admin/sign-in?next={}", encode(&next_path(Some(&here)))))));
     };
     let flash = state.flash.take(&id_hash);
@@ -159,20 +186,37 @@ async fn prepare(state: &AppState, req: &mut Request, set_cookie: &mut Option<He
         Ok(v) => v,
         Err(e) => AdminView::Problem { status: e.status().as_u16(), message: e.to_string() },
     };
-    let session = AdminSession { name: caller.token.name.clone(), role: caller.token.role.as_str().into(), csrf };
+    let session =
+        AdminSession { name: caller.token.name.clone(), role: caller.token.role.as_str().into(), csrf };
     req.extensions_mut().insert(AdminPage { session: Some(session), view, flash: flash.message });
     Ok(None)
 }
 
-async fn view(state: &AppState, caller: &Caller, path: &str, raw: Option<&str>, new_token: Option<NewToken>) -> Result<AdminView, ApiError> {
+async fn view(
+    state: &AppState,
+    caller: &Caller,
+    path: &str,
+    raw: Option<&str>,
+    new_token: Option<NewToken>,
+) -> Result<AdminView, ApiError> {
     let path = path.trim_end_matches('/');
     match path {
-        "/admin" => Ok(AdminView::Dashboard(dashboard::load(state, caller, request::typed_query(raw)?).await?)),
-        "/admin/records" => Ok(AdminView::Records(records::load_search(state, caller, request::typed_query(raw)?).await?)),
-        "/admin/audit" => Ok(AdminView::Audit(audit_api::load(state, caller, request::typed_query(raw)?).await?)),
-        "/admin/tokens" => Ok(AdminView::Tokens(TokensPage { tokens: manage::load_tokens(state, caller).await?, new_token })),
+        "/admin" => {
+            Ok(AdminView::Dashboard(dashboard::load(state, caller, request::typed_query(raw)?).await?))
+        }
+        "/admin/records" => {
+            Ok(AdminView::Records(records::load_search(state, caller, request::typed_query(raw)?).await?))
+        }
+        "/admin/audit" => {
+            Ok(AdminView::Audit(audit_api::load(state, caller, request::typed_query(raw)?).await?))
+        }
+        "/admin/tokens" => {
+            Ok(AdminView::Tokens(TokensPage { tokens: manage::load_tokens(state, caller).await?, new_token }))
+        }
         p => match p.strip_prefix("/admin/records/").map(str::parse::<i64>) {
-            Some(Ok(id)) if id > 0 => Ok(AdminView::Receipt(Box::new(records::load_receipt(state, caller, id).await?))),
+            Some(Ok(id)) if id > 0 => {
+                Ok(AdminView::Receipt(Box::new(records::load_receipt(state, caller, id).await?)))
+            }
             _ => Err(ApiError::not_found("not_found", format!("there is no admin page at {p}"))),
         },
     }
@@ -182,7 +226,9 @@ async fn view(state: &AppState, caller: &Caller, path: &str, raw: Option<&str>, 
 fn form(headers: &HeaderMap, body: Result<Bytes, ApiError>) -> Result<HashMap<String, String>, ApiError> {
     same_origin(headers)?;
     if request::media_type(headers).as_deref() != Some("application/x-www-form-urlencoded") {
-        return Err(ApiError::UnsupportedMediaType { message: "admin forms must be sent as application/x-www-form-urlencoded".into() });
+        return Err(ApiError::UnsupportedMediaType {
+            message: "admin forms must be sent as application/x-www-form-urlencoded".into(),
+        });
     }
     let bytes = body?;
     let mut fields = HashMap::new();
@@ -193,20 +239,30 @@ fn form(headers: &HeaderMap, body: Result<Bytes, ApiError>) -> Result<HashMap<St
 }
 
 /// The signed-in caller of a form post whose `csrf` field matches the session's.
-async fn checked(state: &AppState, headers: &HeaderMap, ext: &axum::http::Extensions, fields: &HashMap<String, String>) -> Result<(Caller, String), ApiError> {
+async fn checked(
+    state: &AppState,
+    headers: &HeaderMap,
+    ext: &axum::http::Extensions,
+    fields: &HashMap<String, String>,
+) -> Result<(Caller, String), ApiError> {
     let ip = admin_client(headers, ext, state)?;
-    let (caller, csrf, id_hash) = session(state, headers, ip).await?.ok_or_else(|| ApiError::Unauthorized {
-        message: "the admin session has ended; sign in again at /admin/sign-in".into(),
-    })?;
+    let (caller, csrf, id_hash) =
+        session(state, headers, ip).await?.ok_or_else(|| ApiError::Unauthorized {
+            message: "the admin session has ended; sign in again at /admin/sign-in".into(),
+        })?;
     if !fields.get("csrf").is_some_and(|c| same_secret(c, &csrf)) {
-        return Err(ApiError::forbidden("csrf", "the form's csrf field does not match this session; reload the page and try again"));
+        return Err(ApiError::forbidden(
+            "csrf",
+            "the form's csrf field does not match this session; reload the page and try again",
+        ));
     }
     Ok((caller, id_hash))
 }
 
 async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| ApiError::PayloadTooLarge { limit: MAX_FORM });
+    let body =
+        axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| ApiError::PayloadTooLarge { limit: MAX_FORM });
     let fields = form(&parts.headers, body)?;
     let ip = admin_client(&parts.headers, &parts.extensions, &state)?;
     let next = next_path(fields.get("next").map(String::as_str));
@@ -220,12 +276,23 @@ async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Response
         None => None,
     };
     let Some(info) = info else {
-        audit::record(&state, Actor::Unknown, "sign_in.failed", "admin area".into(), "unknown or revoked token".into(), ip).await?;
+        audit::record(
+            &state,
+            Actor::Unknown,
+            "sign_in.failed",
+            "admin area".into(),
+            "unknown or revoked token".into(),
+            ip,
+        )
+        .await?;
         return Ok(see_other(&format!("/admin/sign-in?error=invalid_token&next={}", encode(&next))));
     };
     let id = auth::random_secret();
     let hours = i64::from(state.config.admin.session_hours);
-    state.ledger.create_session(&hash_token(&id), info.id, &auth::random_secret(), now_ms() + hours * 3_600_000).await?;
+    state
+        .ledger
+        .create_session(&hash_token(&id), info.id, &auth::random_secret(), now_ms() + hours * 3_600_000)
+        .await?;
     audit::record(&state, Actor::Token(&info), "sign_in", "admin area".into(), String::new(), ip).await?;
     let mut res = see_other(&next);
     let h = res.headers_mut();
@@ -236,7 +303,8 @@ async fn sign_in(State(state): State<AppState>, req: Request) -> Result<Response
 
 async fn sign_out(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| ApiError::PayloadTooLarge { limit: MAX_FORM });
+    let body =
+        axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| ApiError::PayloadTooLarge { limit: MAX_FORM });
     let fields = form(&parts.headers, body)?;
     let (caller, id_hash) = checked(&state, &parts.headers, &parts.extensions, &fields).await?;
     state.ledger.end_session(&id_hash, now_ms()).await?;
@@ -253,7 +321,8 @@ where
     Fut: std::future::Future<Output = Result<Flash, ApiError>>,
 {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| ApiError::PayloadTooLarge { limit: MAX_FORM });
+    let body =
+        axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| ApiError::PayloadTooLarge { limit: MAX_FORM });
     let fields = form(&parts.headers, body)?;
     let (caller, id_hash) = checked(&state, &parts.headers, &parts.extensions, &fields).await?;
     let flash = f(state.clone(), caller, fields).await?;
@@ -280,19 +349,33 @@ async fn create_token(State(state): State<AppState>, req: Request) -> Result<Res
 }
 
 fn path_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse().ok().filter(|i| *i > 0).ok_or_else(|| ApiError::bad_request("invalid_token_id", "a token id is a positive integer"))
+    raw.parse()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| ApiError::bad_request("invalid_token_id", "a token id is a positive integer"))
 }
 
-async fn rotate_token(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
+async fn rotate_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
     act(state, req, "/admin/tokens", move |state, caller, _| async move {
         let t = manage::rotate(&state, &caller, id).await?;
-        Ok(Flash { message: Some(format!("Token {id} rotated; the old one no longer works.")), new_token: Some(t) })
+        Ok(Flash {
+            message: Some(format!("Token {id} rotated; the old one no longer works.")),
+            new_token: Some(t),
+        })
     })
     .await
 }
 
-async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Result<Response, ApiError> {
+async fn revoke_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
     act(state, req, "/admin/tokens", move |state, caller, _| async move {
         manage::revoke(&state, &caller, id).await?;
@@ -304,7 +387,10 @@ async fn revoke_token(State(state): State<AppState>, Path(id): Path<String>, req
 async fn erase(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     act(state, req, "/admin/records", |state, caller, fields| async move {
         let v = fields.get("visitor").map(|v| v.trim()).and_then(VisitorId::parse).ok_or_else(|| {
-            ApiError::unprocessable("invalid_visitor_id", "visitor must be a visitor id: 32 lowercase hex characters")
+            ApiError::unprocessable(
+                "invalid_visitor_id",
+                "visitor must be a visitor id: 32 lowercase hex characters",
+            )
         })?;
         let n = manage::erase(&state, &caller, v).await?;
         Ok(message(format!("{n} record(s) no longer refer to that visitor.")))

@@ -1,6 +1,7 @@
 //! The JSON consent API under `/api/v1`. Contract: `docs/contracts.md`.
 
 use super::client::Client;
+use super::openapi as doc;
 use super::request::{self, header_str};
 use crate::config::OriginPattern;
 use crate::consent::{self, Choice, DecisionView, RecordView};
@@ -81,6 +82,37 @@ fn now_ms() -> i64 {
 }
 
 /// GET /config — everything the banner needs to render.
+#[utoipa::path(
+    get,
+    path = "/api/v1/config",
+    operation_id = "config",
+    tag = "consent",
+    summary = "The banner's configuration for a site",
+    description = "Policy, the visitor's jurisdiction, categories with their cookies, texts in the \
+        negotiated language and Google Consent Mode settings. The answer depends on the caller's \
+        address, language and GPC signal: `Cache-Control: private, no-cache` with an ETag; send \
+        `If-None-Match` to get a 304 while nothing changed.",
+    params(
+        ("site" = String, Query, description = "Site id (the embed's `data-site`)", example = "default"),
+        ("lang" = Option<String>, Query, description = "Language tag (`en`, `pt-BR`); default: `Accept-Language`, else `en`"),
+        ("region" = Option<String>, Query, description = "Location override (`US-CA`); honoured only with `geo.allow_override`"),
+        ("Accept-Language" = Option<String>, Header, description = "Used when `lang` is absent"),
+        ("Sec-GPC" = Option<String>, Header, description = "`1`: the browser signals Global Privacy Control"),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of an earlier answer"),
+    ),
+    responses(
+        (status = 200, description = "The configuration", body = doc::ConfigResponse, headers(
+            ("ETag" = String, description = "Validator for `If-None-Match`"),
+            ("Cache-Control" = String, description = "`private, no-cache`"),
+            ("Vary" = String, description = "`Accept-Language, Sec-GPC`"),
+        )),
+        (status = 304, description = "Unchanged since the ETag sent in `If-None-Match`", headers(("ETag" = String))),
+        (status = 400, description = "`missing_parameter` (site), `invalid_site` or `invalid_language`", body = doc::ErrorBody),
+        (status = 404, description = "`unknown_site`: the site is not configured on this server", body = doc::ErrorBody),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::Internal),
+    )
+)]
 async fn config(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -202,22 +234,34 @@ fn consent_mode(state: &AppState) -> serde_json::Value {
     })
 }
 
-#[derive(Deserialize)]
+/// A visitor's choice (`POST /consents`).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"site": "default", "action": "custom", "granted": ["analytics"],
+    "source": "banner", "policy_version": "2023-07-05", "language": "en", "page": "/pricing"}))]
 struct ConsentBody {
     site: String,
+    /// 32 lowercase hex characters; omit (or null) for a new visitor: the server issues one.
     #[serde(default)]
     visitor_id: Option<String>,
+    #[schema(value_type = Action)]
     action: String,
+    /// Categories granted; required for `custom`, must match the other actions.
     #[serde(default)]
     granted: Option<Vec<String>>,
+    /// Categories explicitly refused; must not overlap `granted`.
     #[serde(default)]
     denied: Option<Vec<String>>,
+    /// Default `api`.
     #[serde(default)]
+    #[schema(value_type = Option<Source>)]
     source: Option<String>,
+    /// The policy version the banner showed (one of `config.policy.valid_versions`).
     policy_version: String,
+    /// Default: the negotiated language.
     #[serde(default)]
     language: Option<String>,
+    /// Page path where the choice was made; query and fragment are dropped. Default `/`.
     #[serde(default)]
     page: Option<String>,
     /// `navigator.globalPrivacyControl` was on in the browser.
@@ -257,6 +301,38 @@ fn check_origin(headers: &HeaderMap, site: &crate::config::SiteConfig) -> Result
 }
 
 /// POST /consents — append a choice; answered only after the record is committed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/consents",
+    operation_id = "record_consent",
+    tag = "consent",
+    summary = "Record a visitor's choice",
+    description = "Appends a consent record to the ledger and answers only after it is committed. \
+        `text/plain` is accepted too, so `navigator.sendBeacon` and CORS-simple requests work. \
+        A browser's `Origin` must belong to the site. The 201 body carries the consent cookie value to set.",
+    request_body(
+        description = "At most 8 KiB",
+        content((ConsentBody = "application/json"), (ConsentBody = "text/plain")),
+    ),
+    params(
+        ("Sec-GPC" = Option<String>, Header, description = "`1`: Global Privacy Control (same as `\"gpc\": true`)"),
+    ),
+    responses(
+        (status = 201, description = "Recorded", body = RecordView),
+        (status = 400, description = "`invalid_json`, `unreadable_body`, `invalid_site` or `invalid_visitor_id`", body = doc::ErrorBody),
+        (status = 403, description = "`origin_not_allowed`: the `Origin` is not one of the site's origins", body = doc::ErrorBody),
+        (status = 404, description = "`unknown_site`", body = doc::ErrorBody),
+        (status = 409, description = "`stale_policy_version`: fetch the config and ask again", body = doc::ErrorBody),
+        (status = 413, description = "`body_too_large`", body = doc::ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: send `application/json` or `text/plain`", body = doc::ErrorBody),
+        (status = 422, description = "`invalid_field`, `invalid_action`, `invalid_source`, `invalid_policy_version`, \
+            `invalid_language`, `invalid_page`, `unknown_category`, `too_many_categories`, `inconsistent_choice`, \
+            `missing_field`, `gpc_not_applicable` or `missing_gpc_signal`", body = doc::ErrorBody),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn record(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
@@ -323,6 +399,31 @@ async fn record(
 }
 
 /// GET /visitors/{id}/decision — what a backend asks before rendering a tag.
+#[utoipa::path(
+    get,
+    path = "/api/v1/visitors/{visitor_id}/decision",
+    operation_id = "decision",
+    tag = "visitors",
+    summary = "May this visitor's category run?",
+    description = "The visitor's latest decision for a site and the effective permission per category. \
+        Also 200 when the visitor never decided (`decided: false`): the categories then follow the \
+        jurisdiction the caller names with `region`/`gpc` (the rule for unknown locations without them).",
+    params(
+        ("visitor_id" = String, Path, description = "32 lowercase hex characters"),
+        ("site" = String, Query, description = "Site id the decision was recorded for", example = "default"),
+        ("category" = Option<String>, Query, description = "A category key: adds `allowed` to the answer"),
+        ("region" = Option<String>, Query, description = "Where the visitor is (`DE`, `US-CA`); used only without a valid decision"),
+        ("gpc" = Option<String>, Query, description = "`1` or `true`: the visitor signals Global Privacy Control; used only without a valid decision"),
+    ),
+    responses(
+        (status = 200, description = "The decision (`Cache-Control: no-store`)", body = DecisionView),
+        (status = 400, description = "`invalid_visitor_id`, `missing_parameter` (site), `invalid_site`, `unknown_category` or `invalid_region`", body = doc::ErrorBody),
+        (status = 404, description = "`unknown_site`", body = doc::ErrorBody),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn decision(
     State(state): State<AppState>,
     Path(visitor): Path<String>,
@@ -365,6 +466,26 @@ async fn decision(
 }
 
 /// GET /visitors/{id}/history — every record of the visitor for a site, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/visitors/{visitor_id}/history",
+    operation_id = "history",
+    tag = "visitors",
+    summary = "A visitor's records for a site, oldest first",
+    params(
+        ("visitor_id" = String, Path, description = "32 lowercase hex characters"),
+        ("site" = String, Query, description = "Site id the records belong to", example = "default"),
+        ("limit" = Option<u32>, Query, description = "At most this many records, 1–1000 (default 1000)"),
+    ),
+    responses(
+        (status = 200, description = "The records (`Cache-Control: no-store`)", body = doc::History),
+        (status = 400, description = "`invalid_visitor_id`, `missing_parameter` (site), `invalid_site` or `invalid_limit`", body = doc::ErrorBody),
+        (status = 404, description = "`unknown_site`", body = doc::ErrorBody),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn history(
     State(state): State<AppState>,
     Path(visitor): Path<String>,
@@ -393,6 +514,23 @@ async fn history(
 }
 
 /// `DELETE /api/v1/visitors/{id}`: a visitor's own erasure request (see `http::rights`).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/visitors/{visitor_id}",
+    operation_id = "erase_own_records",
+    tag = "visitors",
+    summary = "Erase a visitor's records (the visitor's own request)",
+    description = "Unlinks every record of the visitor (all sites) while the hash chain stays verifiable. \
+        Knowing the random visitor id is the proof of being that visitor. Audited.",
+    params(("visitor_id" = String, Path, description = "32 lowercase hex characters")),
+    responses(
+        (status = 200, description = "How many records were unlinked (`Cache-Control: no-store`)", body = doc::Erased),
+        (status = 400, description = "`invalid_visitor_id`", body = doc::ErrorBody),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn erase(
     State(state): State<AppState>,
     Path(visitor): Path<String>,
@@ -406,6 +544,21 @@ async fn erase(
 /// `GET /api/v1/ledger/head`: the newest link of the hash chain and how many records were
 /// ever appended. Publish it elsewhere (a transparency log, a newspaper, a git repository);
 /// `accord verify` later proves the ledger still extends what was published.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledger/head",
+    operation_id = "ledger_head",
+    tag = "ledger",
+    summary = "The newest link of the hash chain",
+    description = "Publish it elsewhere (a transparency log, a git repository); `accord verify` later \
+        proves the ledger still extends what was published.",
+    responses(
+        (status = 200, description = "The head (`Cache-Control: no-store`)", body = doc::PublicLedgerHead),
+        (status = 429, response = doc::TooManyRequests),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn head(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let h = state.ledger.head().await?;
     Ok((

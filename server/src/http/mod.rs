@@ -1,15 +1,19 @@
 //! The router factory: every route Accord serves, and the layers around them.
 
 pub mod admin;
+pub mod admin_ui;
 pub mod api;
 pub mod client;
 pub mod context;
 pub mod forms;
 pub mod health;
+pub mod openapi;
 pub mod pages;
+pub mod rate_limit;
+pub mod rejections;
 pub(crate) mod request;
 pub mod rights;
-pub mod admin_ui;
+pub mod security;
 
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};
@@ -38,27 +42,29 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/gpc.json", get(health::gpc_json))
         .route("/consent", post(forms::submit).layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY)))
         .route("/preferences/history", get(rights::download))
-        .route("/preferences/erase", post(rights::erase).layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY)))
+        .route(
+            "/preferences/erase",
+            post(rights::erase).layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY)),
+        )
         .merge(admin_ui::routes(&state))
+        // Registered explicitly: anything unrouted falls through to the Leptos pages.
+        .route(openapi::DOC_PATH, get(openapi::document))
+        .merge(openapi::docs_ui())
         .nest("/api/v1", api::routes(&state))
         .nest("/embed", embed);
     pages::mount(app, &state)
         .layer(axum::middleware::from_fn_with_state(state.clone(), admin_ui::load))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), context::attach))
         .layer(tower_cookies::CookieManagerLayer::new())
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
         .layer(CompressionLayer::new())
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        // Outside the timeout, so its 408 gets the JSON error shape too.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rejections::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

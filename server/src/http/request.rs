@@ -49,7 +49,10 @@ pub const MAX_QUERY: usize = 2048;
 pub fn typed_query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
     let raw = raw.unwrap_or_default();
     if raw.len() > MAX_QUERY {
-        return Err(ApiError::bad_request("query_too_long", format!("the query string must be at most {MAX_QUERY} bytes")));
+        return Err(ApiError::bad_request(
+            "query_too_long",
+            format!("the query string must be at most {MAX_QUERY} bytes"),
+        ));
     }
     serde_urlencoded::from_str(raw)
         .map_err(|e| ApiError::bad_request("invalid_query", format!("the query string is invalid: {e}")))

@@ -43,11 +43,8 @@ pub async fn download(
     let mut found = state.ledger.search(&filter, Page::After(0), MAX_RECORDS).await?;
     found.sort_by_key(|r| r.id);
     let content = state.content.current();
-    let views: Vec<RecordView> = found
-        .into_iter()
-        .filter_map(|r| r.into_record())
-        .map(|r| RecordView::new(&r, &content))
-        .collect();
+    let views: Vec<RecordView> =
+        found.into_iter().filter_map(|r| r.into_record()).map(|r| RecordView::new(&r, &content)).collect();
     audit::record(
         &state,
         Actor::Visitor,
@@ -108,7 +105,14 @@ pub async fn erase(
 /// visitor id lives in their visitors' browsers).
 pub async fn erase_by_id(state: &AppState, v: VisitorId, ip: Option<String>) -> Result<u64, ApiError> {
     let n = state.ledger.erase_visitor(v).await?;
-    audit::record(state, Actor::Visitor, "visitor.erase", "own records (API)".into(), format!("{n} record(s) unlinked"), ip)
-        .await?;
+    audit::record(
+        state,
+        Actor::Visitor,
+        "visitor.erase",
+        "own records (API)".into(),
+        format!("{n} record(s) unlinked"),
+        ip,
+    )
+    .await?;
     Ok(n)
 }

@@ -81,7 +81,7 @@ pub fn link(prev: &Hash, r: &StoredRecord) -> Option<Hash> {
 }
 
 /// The first problem `accord verify` found.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Finding {
     /// The record's content no longer matches its hash.

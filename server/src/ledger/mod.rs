@@ -173,7 +173,7 @@ pub struct Head {
     pub hash: chain::Hash,
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     /// Records whose links were recomputed.
     pub checked: u64,
@@ -185,7 +185,7 @@ pub struct VerifyReport {
     pub finding: Option<chain::Finding>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct PurgeReport {
     pub purged: u64,
     /// The newest purged id (the checkpoint), or None when nothing was old enough.
@@ -299,7 +299,12 @@ pub trait Ledger: Send + Sync + 'static {
     async fn record(&self, id: i64) -> Result<Option<StoredRecord>, LedgerError>;
     /// The newest record of this visitor and site after `id`, if any.
     async fn next_of(&self, visitor: VisitorId, site: &str, id: i64) -> Result<Option<i64>, LedgerError>;
-    async fn search(&self, filter: &RecordFilter, page: Page, limit: u32) -> Result<Vec<StoredRecord>, LedgerError>;
+    async fn search(
+        &self,
+        filter: &RecordFilter,
+        page: Page,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, LedgerError>;
     async fn count(&self, filter: &RecordFilter) -> Result<u64, LedgerError>;
     async fn head(&self) -> Result<Head, LedgerError>;
     /// Whether a link published earlier (optionally with its count) is still in the chain:
@@ -323,7 +328,11 @@ pub trait Ledger: Send + Sync + 'static {
     ) -> Result<Vec<(i64, AuditEntry)>, LedgerError>;
 
     /// Replaces token `id` by a new one with the same name and role; None if not active.
-    async fn rotate_token(&self, id: i64, new_hash: &str) -> Result<Option<crate::auth::TokenInfo>, LedgerError>;
+    async fn rotate_token(
+        &self,
+        id: i64,
+        new_hash: &str,
+    ) -> Result<Option<crate::auth::TokenInfo>, LedgerError>;
     async fn create_session(
         &self,
         id_hash: &str,

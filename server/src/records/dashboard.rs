@@ -13,7 +13,8 @@ fn rates(content: &SiteContent, rows: &[&StatRow]) -> Vec<CategoryRate> {
     content
         .optional_categories()
         .map(|c| {
-            let mut rate = CategoryRate { category: c.key.clone(), name: c.name.clone(), granted: 0, decided: 0 };
+            let mut rate =
+                CategoryRate { category: c.key.clone(), name: c.name.clone(), granted: 0, decided: 0 };
             for r in rows {
                 if r.granted.contains(&c.key) {
                     rate.granted += r.count;

@@ -67,7 +67,10 @@ pub fn filter(q: &RecordQuery) -> Result<RecordFilter, ApiError> {
     let visitor = match q.visitor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(v) => Some(VisitorId::parse(v).ok_or_else(|| {
-            ApiError::bad_request("invalid_filter", "visitor must be a visitor id: 32 lowercase hex characters")
+            ApiError::bad_request(
+                "invalid_filter",
+                "visitor must be a visitor id: 32 lowercase hex characters",
+            )
         })?),
     };
     let action = match q.action.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -101,7 +104,9 @@ pub fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_PAGE}"))),
+        Some(_) => {
+            Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_PAGE}")))
+        }
     }
 }
 
@@ -151,9 +156,14 @@ mod tests {
         assert!(e.contains("32 lowercase hex"), "{e}");
         let q = RecordQuery { granted: Some("Ana'lytics".into()), ..Default::default() };
         assert!(filter(&q).is_err());
-        let q = RecordQuery { from: Some("2026-02-01".into()), to: Some("2026-01-01".into()), ..Default::default() };
+        let q = RecordQuery {
+            from: Some("2026-02-01".into()),
+            to: Some("2026-01-01".into()),
+            ..Default::default()
+        };
         assert!(filter(&q).is_err());
-        let q = RecordQuery { action: Some("gpc".into()), site: Some("default".into()), ..Default::default() };
+        let q =
+            RecordQuery { action: Some("gpc".into()), site: Some("default".into()), ..Default::default() };
         assert_eq!(filter(&q).ok().and_then(|f| f.action), Some(Action::Gpc));
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::ledger::StoredRecord;
 use app::model::admin::{
-    Receipt, ReceiptController, ReceiptJurisdiction, ReceiptMethod, ReceiptNotice, ReceiptPurpose, ReceiptValidity,
+    Receipt, ReceiptController, ReceiptJurisdiction, ReceiptMethod, ReceiptNotice, ReceiptPurpose,
+    ReceiptValidity,
 };
 use app::model::{Action, SiteContent};
 
@@ -62,15 +63,22 @@ pub fn build(r: &StoredRecord, cx: &ReceiptContext<'_>) -> Receipt {
             granted,
         }
     };
-    let purposes =
-        r.granted.iter().map(|k| purpose(k, true)).chain(r.denied.iter().map(|k| purpose(k, false))).collect();
+    let purposes = r
+        .granted
+        .iter()
+        .map(|k| purpose(k, true))
+        .chain(r.denied.iter().map(|k| purpose(k, false)))
+        .collect();
     Receipt {
         schema_version: SCHEMA_VERSION.into(),
         schema: SCHEMA.into(),
         record_id: r.id,
         record_hash: r.hash.map(hex::encode).unwrap_or_default(),
         pii_principal_id: r.visitor_id.map(|v| v.to_string()),
-        pii_controller: ReceiptController { name: cx.controller.name.clone(), contact: cx.controller.contact.clone() },
+        pii_controller: ReceiptController {
+            name: cx.controller.name.clone(),
+            contact: cx.controller.contact.clone(),
+        },
         site: r.site.clone(),
         notice: ReceiptNotice {
             policy_version: r.policy_version.clone(),

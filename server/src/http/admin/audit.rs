@@ -4,6 +4,7 @@ use super::records::{download, format_param};
 use crate::audit;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::http::openapi as doc;
 use crate::http::request::typed_query;
 use crate::ledger::Page;
 use crate::records::export;
@@ -19,9 +20,31 @@ pub async fn load(state: &AppState, caller: &Caller, q: AuditQuery) -> Result<Au
     caller.audit(state, "audit.view", "audit log", "").await?;
     let found = state.ledger.search_audit(&filter, Page::Before(q.before), limit).await?;
     let next_before = (found.len() == limit as usize).then(|| found.last().map(|(id, _)| *id)).flatten();
-    Ok(AuditSearch { query: q, entries: found.into_iter().map(|(id, e)| audit::row(id, e)).collect(), next_before })
+    Ok(AuditSearch {
+        query: q,
+        entries: found.into_iter().map(|(id, e)| audit::row(id, e)).collect(),
+        next_before,
+    })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit",
+    operation_id = "search_audit",
+    tag = "admin-audit",
+    summary = "Search the audit log, newest first",
+    description = "One page of entries; pass `next_before` as `before` for the next page. Reading the log is audited too.",
+    security(("token" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "One page of entries", body = AuditSearch),
+        (status = 400, description = "`invalid_query`, `query_too_long`, `invalid_filter` or `invalid_limit`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`address_not_allowed` (see `admin.allow_ips`)", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
@@ -31,6 +54,36 @@ pub async fn search(
     Ok(Json(load(&state, &caller, q).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/audit/export",
+    operation_id = "export_audit",
+    tag = "admin-audit",
+    summary = "Export matching audit-log entries (streamed), oldest first",
+    description = "Same filters as the search (`before` and `limit` are ignored). Audited.",
+    security(("token" = [])),
+    params(
+        ("format" = Option<doc::ExportFormat>, Query, description = "`csv` or `ndjson` (default)"),
+        AuditQuery,
+    ),
+    responses(
+        (status = 200, description = "The entries: CSV with a header row, or one `AuditRow` JSON object per line",
+            content(
+                (String = "text/csv"),
+                (String = "application/x-ndjson"),
+            ),
+            headers(
+                ("Content-Disposition" = String, description = "`attachment; filename=\"audit-log.csv\"` (or `.ndjson`)"),
+                ("Cache-Control" = String, description = "`no-store`"),
+            )
+        ),
+        (status = 400, description = "`invalid_format`, `invalid_query`, `query_too_long` or `invalid_filter`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`address_not_allowed` (see `admin.allow_ips`)", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,

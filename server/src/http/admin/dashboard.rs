@@ -2,6 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::http::openapi as doc;
 use crate::http::request::typed_query;
 use crate::ledger::RecordFilter;
 use crate::records::dashboard::{self, DEFAULT_DAYS, MAX_DAYS};
@@ -12,28 +13,38 @@ use axum::Json;
 use serde::Deserialize;
 use time::{Date, Duration, OffsetDateTime};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(default)]
 pub struct DashboardQuery {
     /// `YYYY-MM-DD`, inclusive; default: 29 days before `to`.
     pub from: Option<String>,
     /// `YYYY-MM-DD`, inclusive; default: today (UTC).
     pub to: Option<String>,
+    /// Only this site's records; default: every site.
     pub site: Option<String>,
 }
 
 fn day(raw: Option<&str>, what: &str) -> Result<Option<Date>, ApiError> {
     match raw.map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-            .map(Some)
-            .map_err(|_| ApiError::bad_request("invalid_filter", format!("{what} must be a date YYYY-MM-DD"))),
+        Some(s) => {
+            Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).map(Some).map_err(
+                |_| ApiError::bad_request("invalid_filter", format!("{what} must be a date YYYY-MM-DD")),
+            )
+        }
     }
 }
 
 pub async fn load(state: &AppState, caller: &Caller, q: DashboardQuery) -> Result<Dashboard, ApiError> {
     let to = day(q.to.as_deref(), "to")?.unwrap_or_else(|| OffsetDateTime::now_utc().date());
-    let from = day(q.from.as_deref(), "from")?.unwrap_or(to - Duration::days(DEFAULT_DAYS - 1));
+    // `Date - Duration` panics below the calendar's first day (to=-9999-01-01).
+    let from = match day(q.from.as_deref(), "from")? {
+        Some(from) => from,
+        None => to.checked_sub(Duration::days(DEFAULT_DAYS - 1)).ok_or_else(|| {
+            ApiError::bad_request("invalid_filter", "to is too early: the default period would start before -9999-01-01")
+        })?,
+    };
     if from > to || (to - from).whole_days() >= MAX_DAYS {
         return Err(ApiError::bad_request(
             "invalid_filter",
@@ -60,6 +71,24 @@ pub async fn load(state: &AppState, caller: &Caller, q: DashboardQuery) -> Resul
     Ok(dashboard::build(&state.content.current(), &rows, from, to, site, head))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/dashboard",
+    operation_id = "dashboard",
+    tag = "admin-records",
+    summary = "Opt-in statistics over a period (at most 366 days)",
+    description = "Totals per action, opt-in rate per category, per jurisdiction and per day. Audited.",
+    security(("token" = [])),
+    params(DashboardQuery),
+    responses(
+        (status = 200, description = "The statistics", body = Dashboard),
+        (status = 400, description = "`invalid_query`, `query_too_long` or `invalid_filter`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`address_not_allowed` (see `admin.allow_ips`)", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,

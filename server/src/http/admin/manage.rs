@@ -3,6 +3,7 @@
 
 use crate::auth::{self, Caller, Role};
 use crate::error::ApiError;
+use crate::http::openapi as doc;
 use crate::http::request;
 use crate::ledger::PurgeReport;
 use crate::state::AppState;
@@ -32,7 +33,25 @@ pub async fn load_tokens(state: &AppState, caller: &Caller) -> Result<Vec<TokenR
     Ok(state.ledger.list_tokens().await?.iter().map(token_row).collect())
 }
 
-pub async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<TokenRow>>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/tokens",
+    operation_id = "list_tokens",
+    tag = "admin-tokens",
+    summary = "Every API token, revoked ones included (admin)",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The tokens (never their secrets)", body = Vec<TokenRow>),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`forbidden` (role is not admin), `csrf` (session without `x-csrf-token`) or `address_not_allowed`", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<TokenRow>>, ApiError> {
     Ok(Json(load_tokens(&state, &caller).await?))
 }
 
@@ -48,17 +67,41 @@ pub async fn create(state: &AppState, caller: &Caller, name: &str, role: Role) -
     caller.require_admin()?;
     let name = valid_name(name)?;
     let (info, token) = auth::create(state.ledger.as_ref(), name, role).await?;
-    caller.audit(state, "token.create", format!("token {}", info.id), format!("{name} ({})", role.as_str())).await?;
+    caller
+        .audit(state, "token.create", format!("token {}", info.id), format!("{name} ({})", role.as_str()))
+        .await?;
     Ok(NewToken { name: info.name, role: role.as_str().into(), token })
 }
 
-#[derive(Deserialize)]
+/// A token to create.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
+    /// 1–64 printable characters.
     name: String,
     role: Role,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/tokens",
+    operation_id = "create_token",
+    tag = "admin-tokens",
+    summary = "Create an API token (admin)",
+    description = "The answer is the only time the token is ever shown. Audited.",
+    security(("token" = [])),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created", body = NewToken),
+        (status = 400, description = "`unreadable_body`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`forbidden` (role is not admin), `csrf` (session without `x-csrf-token`) or `address_not_allowed`", body = doc::ErrorBody),
+        (status = 413, description = "`body_too_large` (more than 4096 bytes)", body = doc::ErrorBody),
+        (status = 422, description = "`invalid_field`: not `{\"name\", \"role\"}` or a bad name", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -67,13 +110,19 @@ pub async fn create_token(
     caller.require_admin()?;
     let bytes = request::body(body, 4096)?;
     let b: CreateBody = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::unprocessable("invalid_field", format!("expected {{\"name\": \"…\", \"role\": \"admin\"|\"auditor\"}}: {e}"))
+        ApiError::unprocessable(
+            "invalid_field",
+            format!("expected {{\"name\": \"…\", \"role\": \"admin\"|\"auditor\"}}: {e}"),
+        )
     })?;
     Ok((StatusCode::CREATED, Json(create(&state, &caller, &b.name, b.role).await?)))
 }
 
 fn token_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse().ok().filter(|i| *i > 0).ok_or_else(|| ApiError::bad_request("invalid_token_id", "a token id is a positive integer"))
+    raw.parse()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(|| ApiError::bad_request("invalid_token_id", "a token id is a positive integer"))
 }
 
 pub async fn rotate(state: &AppState, caller: &Caller, id: i64) -> Result<NewToken, ApiError> {
@@ -84,10 +133,31 @@ pub async fn rotate(state: &AppState, caller: &Caller, id: i64) -> Result<NewTok
         .rotate_token(id, &auth::hash_token(&token))
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_token", format!("no active token has id {id}")))?;
-    caller.audit(state, "token.rotate", format!("token {id}"), format!("replaced by token {}", info.id)).await?;
+    caller
+        .audit(state, "token.rotate", format!("token {id}"), format!("replaced by token {}", info.id))
+        .await?;
     Ok(NewToken { name: info.name, role: info.role.as_str().into(), token })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/tokens/{id}/rotate",
+    operation_id = "rotate_token",
+    tag = "admin-tokens",
+    summary = "Replace a token by a new one with the same name and role (admin)",
+    description = "The old token stops working. The answer is the only time the new token is shown. Audited.",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Token id (a positive integer)")),
+    responses(
+        (status = 201, description = "The new token", body = NewToken),
+        (status = 400, description = "`invalid_token_id`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`forbidden` (role is not admin), `csrf` (session without `x-csrf-token`) or `address_not_allowed`", body = doc::ErrorBody),
+        (status = 404, description = "`unknown_token`: no active token has this id", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn rotate_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,6 +174,25 @@ pub async fn revoke(state: &AppState, caller: &Caller, id: i64) -> Result<(), Ap
     caller.audit(state, "token.revoke", format!("token {id}"), "").await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/tokens/{id}",
+    operation_id = "revoke_token",
+    tag = "admin-tokens",
+    summary = "Revoke a token (admin)",
+    description = "Audited.",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Token id (a positive integer)")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "`invalid_token_id`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`forbidden` (role is not admin), `csrf` (session without `x-csrf-token`) or `address_not_allowed`", body = doc::ErrorBody),
+        (status = 404, description = "`unknown_token`: no active token has this id", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn revoke_token(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,6 +210,25 @@ pub async fn erase(state: &AppState, caller: &Caller, visitor: VisitorId) -> Res
     Ok(n)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/visitors/{visitor_id}",
+    operation_id = "erase_visitor",
+    tag = "admin-records",
+    summary = "Erase a visitor's records on request (admin)",
+    description = "Unlinks every record of the visitor (all sites); the hash chain stays verifiable. \
+        Audited without naming the visitor id.",
+    security(("token" = [])),
+    params(("visitor_id" = String, Path, description = "32 lowercase hex characters")),
+    responses(
+        (status = 200, description = "How many records were unlinked", body = doc::Erased),
+        (status = 400, description = "`invalid_visitor_id`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`forbidden` (role is not admin), `csrf` (session without `x-csrf-token`) or `address_not_allowed`", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn erase_visitor(
     State(state): State<AppState>,
     caller: Caller,
@@ -139,6 +247,22 @@ pub async fn run_purge(state: &AppState, caller: &Caller) -> Result<PurgeReport,
     Ok(report)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/purge",
+    operation_id = "purge",
+    tag = "admin-records",
+    summary = "Delete records past retention now (admin)",
+    description = "Leaves a checkpoint so the rest of the chain still verifies. Audited.",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "What was purged", body = PurgeReport),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`forbidden` (role is not admin), `csrf` (session without `x-csrf-token`) or `address_not_allowed`", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn purge(State(state): State<AppState>, caller: Caller) -> Result<Json<PurgeReport>, ApiError> {
     Ok(Json(run_purge(&state, &caller).await?))
 }

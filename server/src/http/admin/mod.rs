@@ -11,6 +11,7 @@ pub mod records;
 use crate::auth::Caller;
 use crate::content::{self, ContentError};
 use crate::error::ApiError;
+use crate::http::openapi as doc;
 use crate::http::request;
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -46,17 +47,34 @@ pub fn routes() -> Router<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/whoami",
+    operation_id = "whoami",
+    tag = "admin-tokens",
+    summary = "The caller's token: id, name and role",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The token (or the session's token)", body = doc::WhoAmI),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`address_not_allowed` (see `admin.allow_ips`)", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn whoami(caller: Caller) -> impl IntoResponse {
     Json(json!({"id": caller.token.id, "name": caller.token.name, "role": caller.token.role}))
 }
 
-#[derive(Deserialize)]
+/// A policy or cookie-registry version to publish.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PublishBody {
     /// The document: policy Markdown with +++ front matter, or registry TOML.
     source: String,
     /// Material changes invalidate earlier consents.
     material: bool,
+    /// Registries only: the changelog line of a material change (at most 500 characters).
     #[serde(default)]
     summary: Option<String>,
 }
@@ -82,6 +100,28 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
     crate::server::reload_content(state).await.map(|_| ()).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/policies",
+    operation_id = "publish_policy",
+    tag = "admin-content",
+    summary = "Publish a privacy-policy version (admin)",
+    description = "Live at once in this process, within seconds in others. A material change \
+        invalidates every earlier consent. Audited.",
+    security(("token" = [])),
+    request_body(content = PublishBody, description = "`source`: Markdown with `+++` TOML front matter; at most 256 KiB"),
+    responses(
+        (status = 201, description = "Published", body = doc::PolicyPublished),
+        (status = 400, description = "`invalid_json` or `unreadable_body`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`forbidden` (role is not admin), `csrf` (session without `x-csrf-token`) or `address_not_allowed`", body = doc::ErrorBody),
+        (status = 409, description = "`version_exists`", body = doc::ErrorBody),
+        (status = 413, description = "`body_too_large`", body = doc::ErrorBody),
+        (status = 422, description = "`invalid_field` or `invalid_content`", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn publish_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,7 +132,9 @@ async fn publish_policy(
     let p =
         content::publish_policy(state.ledger.as_ref(), &b.source, b.material).await.map_err(content_error)?;
     reload(&state).await?;
-    caller.audit(&state, "policy.publish", format!("policy {}", p.version), format!("material={}", b.material)).await?;
+    caller
+        .audit(&state, "policy.publish", format!("policy {}", p.version), format!("material={}", b.material))
+        .await?;
     tracing::info!(version = %p.version, material = b.material, by = %caller.token.name, "policy published");
     let valid = state.content.current().valid_policy_versions.clone();
     Ok((
@@ -103,6 +145,28 @@ async fn publish_policy(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/registries",
+    operation_id = "publish_registry",
+    tag = "admin-content",
+    summary = "Publish a cookie-registry version (admin)",
+    description = "A material change (a new category or purpose) also publishes a policy revision \
+        named after the registry version, so consents are asked again. Audited.",
+    security(("token" = [])),
+    request_body(content = PublishBody, description = "`source`: the cookie registry TOML; at most 256 KiB"),
+    responses(
+        (status = 201, description = "Published", body = doc::RegistryPublished),
+        (status = 400, description = "`invalid_json` or `unreadable_body`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`forbidden` (role is not admin), `csrf` (session without `x-csrf-token`) or `address_not_allowed`", body = doc::ErrorBody),
+        (status = 409, description = "`version_exists`", body = doc::ErrorBody),
+        (status = 413, description = "`body_too_large`", body = doc::ErrorBody),
+        (status = 422, description = "`invalid_field` (e.g. `summary` too long) or `invalid_content`", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 async fn publish_registry(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,7 +182,14 @@ async fn publish_registry(
         .await
         .map_err(content_error)?;
     reload(&state).await?;
-    caller.audit(&state, "registry.publish", format!("registry {}", r.version), format!("material={}", b.material)).await?;
+    caller
+        .audit(
+            &state,
+            "registry.publish",
+            format!("registry {}", r.version),
+            format!("material={}", b.material),
+        )
+        .await?;
     tracing::info!(version = %r.version, material = b.material, by = %caller.token.name, "cookie registry published");
     Ok((
         StatusCode::CREATED,

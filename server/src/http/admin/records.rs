@@ -2,6 +2,7 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::http::openapi as doc;
 use crate::http::request::typed_query;
 use crate::ledger::Page;
 use crate::records::export::{self, Format};
@@ -15,7 +16,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 /// One page of matching records, newest first. Shared by the API and the admin area.
-pub async fn load_search(state: &AppState, caller: &Caller, q: RecordQuery) -> Result<RecordSearch, ApiError> {
+pub async fn load_search(
+    state: &AppState,
+    caller: &Caller,
+    q: RecordQuery,
+) -> Result<RecordSearch, ApiError> {
     let filter = records::filter(&q)?;
     let limit = records::page_size(q.limit)?;
     caller.audit(state, "records.search", "consent records", describe(&q)).await?;
@@ -34,6 +39,24 @@ fn describe(q: &RecordQuery) -> String {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/records",
+    operation_id = "search_records",
+    tag = "admin-records",
+    summary = "Search consent records, newest first",
+    description = "One page of matching records; pass `next_before` as `before` for the next page. Audited.",
+    security(("token" = [])),
+    params(RecordQuery),
+    responses(
+        (status = 200, description = "One page of records", body = RecordSearch),
+        (status = 400, description = "`invalid_query`, `query_too_long`, `invalid_filter` or `invalid_limit`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`address_not_allowed` (see `admin.allow_ips`)", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
@@ -67,6 +90,25 @@ pub async fn load_receipt(state: &AppState, caller: &Caller, id: i64) -> Result<
     Ok(receipt::build(&r, &cx))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/records/{id}/receipt",
+    operation_id = "record_receipt",
+    tag = "admin-records",
+    summary = "A record's consent receipt (ISO/IEC TS 27560 fields)",
+    description = "Audited.",
+    security(("token" = [])),
+    params(("id" = i64, Path, description = "Record id (a positive integer)")),
+    responses(
+        (status = 200, description = "The receipt", body = Receipt),
+        (status = 400, description = "`invalid_record_id`", body = doc::ErrorBody),
+        (status = 404, description = "`unknown_record`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`address_not_allowed` (see `admin.allow_ips`)", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn receipt(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,6 +167,37 @@ pub fn spawn_export(
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/export",
+    operation_id = "export_records",
+    tag = "admin-records",
+    summary = "Export matching records (streamed), in chain order",
+    description = "Same filters as the search (`before` and `limit` are ignored). The body is streamed: \
+        a storage failure mid-way aborts the transfer rather than ending the file early. Audited.",
+    security(("token" = [])),
+    params(
+        ("format" = Option<doc::ExportFormat>, Query, description = "`csv` or `ndjson` (default)"),
+        RecordQuery,
+    ),
+    responses(
+        (status = 200, description = "The records: CSV with a header row, or one `RecordRow` JSON object per line",
+            content(
+                (String = "text/csv"),
+                (String = "application/x-ndjson"),
+            ),
+            headers(
+                ("Content-Disposition" = String, description = "`attachment; filename=\"consent-records.csv\"` (or `.ndjson`)"),
+                ("Cache-Control" = String, description = "`no-store`"),
+            )
+        ),
+        (status = 400, description = "`invalid_format`, `invalid_query`, `query_too_long` or `invalid_filter`", body = doc::ErrorBody),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`address_not_allowed` (see `admin.allow_ips`)", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
@@ -133,10 +206,33 @@ pub async fn export(
     let format = format_param(raw.as_deref())?;
     let q: RecordQuery = typed_query(raw.as_deref())?;
     let filter = records::filter(&q)?;
-    caller.audit(&state, "records.export", "consent records", format!("{} {}", format.extension(), describe(&q))).await?;
+    caller
+        .audit(
+            &state,
+            "records.export",
+            "consent records",
+            format!("{} {}", format.extension(), describe(&q)),
+        )
+        .await?;
     Ok(download(format, "consent-records", spawn_export(&state, filter, format)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/ledger/verify",
+    operation_id = "verify_ledger",
+    tag = "admin-records",
+    summary = "Recompute the hash chain",
+    description = "From the newest checkpoint; stops at the first finding (`finding: null`: intact). Audited.",
+    security(("token" = [])),
+    responses(
+        (status = 200, description = "The verification report", body = crate::ledger::VerifyReport),
+        (status = 401, response = doc::Unauthorized),
+        (status = 403, description = "`address_not_allowed` (see `admin.allow_ips`)", body = doc::ErrorBody),
+        (status = 500, response = doc::Internal),
+        (status = 503, response = doc::Unavailable),
+    )
+)]
 pub async fn verify(State(state): State<AppState>, caller: Caller) -> Result<impl IntoResponse, ApiError> {
     caller.audit(&state, "ledger.verify", "hash chain", "").await?;
     let report = state.ledger.verify().await?;

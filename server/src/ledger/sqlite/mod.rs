@@ -31,23 +31,59 @@ pub struct SqliteLedger {
     writer: tokio::sync::mpsc::Sender<records::AppendJob>,
 }
 
+/// How the database is opened (`[database]` in the configuration).
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    pub max_connections: u32,
+    /// How long a statement waits for another connection's lock before SQLITE_BUSY.
+    pub busy_timeout: Duration,
+    /// `PRAGMA max_page_count` on every connection: beyond it writes fail with SQLITE_FULL.
+    pub max_pages: Option<u32>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { max_connections: 4, busy_timeout: Duration::from_secs(5), max_pages: None }
+    }
+}
+
 impl SqliteLedger {
     /// Opens (creating if missing) the database file. Does not migrate.
     pub async fn open(path: &Path, max_connections: u32) -> Result<Self, LedgerError> {
+        Self::open_with(path, &SqliteOptions { max_connections, ..SqliteOptions::default() }).await
+    }
+
+    /// [`open`](Self::open) with every setting.
+    pub async fn open_with(path: &Path, opts: &SqliteOptions) -> Result<Self, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| LedgerError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let options = SqliteConnectOptions::new()
+        let mut options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            // Erasure and purges overwrite what they remove instead of leaving it in free pages.
+            .pragma("secure_delete", "ON")
+            .busy_timeout(opts.busy_timeout);
+        if let Some(pages) = opts.max_pages {
+            options = options.pragma("max_page_count", std::borrow::Cow::Owned(pages.to_string()));
+        }
         let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
+            .max_connections(opts.max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // A COMMIT or ROLLBACK that failed (disk full, I/O error) can leave SQLite back in
+            // autocommit while sqlx still counts an open transaction; every later BEGIN on
+            // that connection would then fail. Flush the rollback a dropped transaction
+            // queued, and close the connection instead of pooling it if one is still open.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::Connection::ping(conn).await?;
+                    Ok(!sqlx::Connection::is_in_transaction(conn))
+                })
+            })
             .connect_with(options)
             .await
             .map_err(map_err)?;
@@ -61,21 +97,32 @@ impl SqliteLedger {
     }
 }
 
+/// SQLite's primary result code of a database error (the extended code's low byte).
+pub(super) fn primary_code(e: &sqlx::Error) -> Option<i32> {
+    let db = e.as_database_error()?;
+    db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff)
+}
+
+/// SQLITE_READONLY
+pub(super) const SQLITE_READONLY: i32 = 8;
+
 /// Classifies SQLite failures: the transient ones become 503 + Retry-After upstream.
 pub(super) fn map_err(e: sqlx::Error) -> LedgerError {
     match &e {
-        sqlx::Error::Database(db) => {
-            let primary = db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff);
-            // BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY
-            if matches!(primary, Some(5 | 6 | 10 | 13 | 14 | 8)) {
+        sqlx::Error::Database(_) => {
+            let primary = primary_code(&e);
+            // BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL
+            if matches!(primary, Some(5 | 6 | 7 | 8 | 10 | 13 | 14 | 15)) {
                 LedgerError::Unavailable(e.to_string())
             } else {
                 LedgerError::Other(e.to_string())
             }
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            LedgerError::Unavailable(e.to_string())
-        }
+        // WorkerCrashed: the connection's thread is gone; the pool replaces the connection.
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => LedgerError::Unavailable(e.to_string()),
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => LedgerError::Corrupt(e.to_string()),
         _ => LedgerError::Other(e.to_string()),
     }
@@ -174,7 +221,12 @@ impl Ledger for SqliteLedger {
         .map_err(map_err)
     }
 
-    async fn search(&self, filter: &RecordFilter, page: Page, limit: u32) -> Result<Vec<StoredRecord>, LedgerError> {
+    async fn search(
+        &self,
+        filter: &RecordFilter,
+        page: Page,
+        limit: u32,
+    ) -> Result<Vec<StoredRecord>, LedgerError> {
         records::search(&self.pool, filter, page, limit).await
     }
 
@@ -186,7 +238,11 @@ impl Ledger for SqliteLedger {
         records::head(&self.pool).await
     }
 
-    async fn contains_link(&self, count: Option<i64>, hash: &super::chain::Hash) -> Result<bool, LedgerError> {
+    async fn contains_link(
+        &self,
+        count: Option<i64>,
+        hash: &super::chain::Hash,
+    ) -> Result<bool, LedgerError> {
         if *hash == super::chain::GENESIS {
             return Ok(count.unwrap_or(0) == 0);
         }
@@ -230,7 +286,11 @@ impl Ledger for SqliteLedger {
         admin::search(&self.pool, filter, page, limit).await
     }
 
-    async fn rotate_token(&self, id: i64, new_hash: &str) -> Result<Option<crate::auth::TokenInfo>, LedgerError> {
+    async fn rotate_token(
+        &self,
+        id: i64,
+        new_hash: &str,
+    ) -> Result<Option<crate::auth::TokenInfo>, LedgerError> {
         admin::rotate_token(&self.pool, id, new_hash).await
     }
 

@@ -4,7 +4,8 @@
 use super::{map_err, now_ms};
 use crate::ledger::chain::{self, Hash, Verifier, GENESIS};
 use crate::ledger::{
-    Head, LedgerError, NewRecord, Page, PurgeReport, Record, RecordFilter, StatRow, StoredRecord, VerifyReport,
+    Head, LedgerError, NewRecord, Page, PurgeReport, Record, RecordFilter, StatRow, StoredRecord,
+    VerifyReport,
 };
 use app::model::{Action, Source, VisitorId};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
@@ -73,7 +74,9 @@ async fn chain_tip(conn: &mut SqliteConnection) -> Result<Hash, LedgerError> {
             .await
             .map_err(map_err)?;
     match last {
-        Some(h) => fixed(h, "hash")?.ok_or_else(|| LedgerError::Corrupt("the newest record is unsealed".into())),
+        Some(h) => {
+            fixed(h, "hash")?.ok_or_else(|| LedgerError::Corrupt("the newest record is unsealed".into()))
+        }
         None => Ok(checkpoint(conn).await?.map_or(GENESIS, |(_, h)| h)),
     }
 }
@@ -117,11 +120,17 @@ fn stored_of(id: i64, r: &NewRecord, salt: [u8; 16]) -> StoredRecord {
     }
 }
 
-async fn insert(conn: &mut SqliteConnection, r: &NewRecord, prev: &Hash) -> Result<(i64, Hash), LedgerError> {
+/// Inserts one record; its hash chains to `prev`. Database errors are returned unmapped so
+/// the writer can tell a read-only connection from other storage trouble.
+async fn insert(
+    conn: &mut SqliteConnection,
+    r: &NewRecord,
+    prev: &Hash,
+) -> Result<Result<(i64, Hash), sqlx::Error>, LedgerError> {
     let salt: [u8; 16] = rand::random();
     let stored = stored_of(0, r, salt);
     let hash = chain::link(prev, &stored).ok_or_else(|| LedgerError::Other("unhashable record".into()))?;
-    let id: i64 = sqlx::query_scalar(
+    let id = sqlx::query_scalar::<_, i64>(
         "INSERT INTO consent_records (visitor_id, site, action, source, granted, denied, \
          policy_version, registry_version, language, page, ip_reduced, ua_family, recorded_at, \
          region, jurisdiction, rule_version, gpc_applied, expires_at, subject_salt, hash) \
@@ -148,15 +157,15 @@ async fn insert(conn: &mut SqliteConnection, r: &NewRecord, prev: &Hash) -> Resu
     .bind(&salt[..])
     .bind(&hash[..])
     .fetch_one(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    Ok((id, hash))
+    .await;
+    Ok(id.map(|id| (id, hash)))
 }
 
 /// The single writer. Takes every append waiting in the queue (up to [`MAX_BATCH`]), writes
 /// them in one `BEGIN IMMEDIATE` transaction — one fsync for all of them — and answers each
 /// request only after the COMMIT returned. A record that fails on its own (a constraint) is
-/// rolled back to its savepoint without failing the others.
+/// rolled back to its savepoint without failing the others; storage trouble (locked, full,
+/// read-only, I/O error) fails the whole batch, and nothing of it is acknowledged.
 pub(super) async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<AppendJob>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -168,46 +177,89 @@ pub(super) async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<AppendJob>) 
     }
 }
 
+/// Why a whole batch failed.
+struct BatchFailed {
+    error: LedgerError,
+    /// SQLITE_READONLY: this connection was opened while the database file could not be
+    /// opened for writing (permissions, read-only mount) and stays read-only even once the
+    /// file is writable again. Nothing was written; a fresh connection may succeed.
+    read_only_connection: bool,
+}
+
+impl From<LedgerError> for BatchFailed {
+    fn from(error: LedgerError) -> Self {
+        Self { error, read_only_connection: false }
+    }
+}
+
+/// Maps a database error, noting whether it says this connection is read-only.
+fn failed(e: sqlx::Error) -> BatchFailed {
+    let read_only_connection = super::primary_code(&e) == Some(super::SQLITE_READONLY);
+    BatchFailed { error: map_err(e), read_only_connection }
+}
+
 async fn write_batch(pool: &SqlitePool, batch: &[AppendJob]) -> Vec<Result<Record, LedgerError>> {
     let fail_all = |e: LedgerError| batch.iter().map(|_| Err(e.clone())).collect();
-    let mut conn = match pool.acquire().await {
-        Ok(c) => c,
-        Err(e) => return fail_all(map_err(e)),
-    };
-    let mut tx = match sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(map_err(e)),
-    };
-    let mut prev = match chain_tip(&mut tx).await {
-        Ok(h) => h,
-        Err(e) => return fail_all(e),
-    };
-    let mut out: Vec<Result<Record, LedgerError>> = Vec::with_capacity(batch.len());
-    for job in batch {
-        let mut sp = match sqlx::Connection::begin(&mut *tx).await {
-            Ok(sp) => sp,
+    // Each read-only connection met is closed before the next try, so after at most the
+    // pool's size of them the pool opens a fresh one.
+    let mut tries = pool.options().get_max_connections().saturating_add(1);
+    loop {
+        let mut conn = match pool.acquire().await {
+            Ok(c) => c,
             Err(e) => return fail_all(map_err(e)),
         };
-        match insert(&mut sp, &job.record, &prev).await {
-            Ok((id, hash)) => {
-                if let Err(e) = sp.commit().await {
-                    return fail_all(map_err(e));
+        match write_on(&mut conn, batch).await {
+            Ok(out) => return out,
+            Err(f) => {
+                // Whatever the failure left behind (a transaction SQLite already rolled back
+                // on its own, a read-only handle), this connection does not go back to the
+                // pool: the next batch gets a fresh one.
+                if let Err(e) = conn.close().await {
+                    tracing::debug!(error = %e, "closing the failed writer connection");
                 }
+                tries -= 1;
+                if !f.read_only_connection || tries == 0 {
+                    return fail_all(f.error);
+                }
+            }
+        }
+    }
+}
+
+async fn write_on(
+    conn: &mut SqliteConnection,
+    batch: &[AppendJob],
+) -> Result<Vec<Result<Record, LedgerError>>, BatchFailed> {
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.map_err(failed)?;
+    let mut prev = chain_tip(&mut tx).await?;
+    let mut out: Vec<Result<Record, LedgerError>> = Vec::with_capacity(batch.len());
+    for job in batch {
+        let mut sp = sqlx::Connection::begin(&mut *tx).await.map_err(failed)?;
+        match insert(&mut sp, &job.record, &prev).await {
+            Ok(Ok((id, hash))) => {
+                sp.commit().await.map_err(failed)?;
                 prev = hash;
                 out.push(Ok(Record { id, data: job.record.clone() }));
             }
-            Err(e) => {
-                if let Err(e2) = sp.rollback().await {
-                    return fail_all(map_err(e2));
+            Ok(Err(e)) => match failed(e) {
+                // Locked, full, read-only, I/O error: SQLite may have rolled back the whole
+                // transaction already, so there is no savepoint to return to, and nothing of
+                // this batch may be committed.
+                f @ BatchFailed { error: LedgerError::Unavailable(_), .. } => return Err(f),
+                // A constraint: this record alone fails.
+                BatchFailed { error, .. } => {
+                    sp.rollback().await.map_err(failed)?;
+                    out.push(Err(error));
                 }
+            },
+            Err(e) => {
+                sp.rollback().await.map_err(failed)?;
                 out.push(Err(e));
             }
         }
     }
-    match tx.commit().await {
-        Ok(()) => out,
-        Err(e) => fail_all(map_err(e)),
-    }
+    tx.commit().await.map_err(failed)?;
+    Ok(out)
 }
 
 /// Computes the hash of rows that have none (rows from before the chain existed), in order.
@@ -240,7 +292,8 @@ pub(super) async fn seal(pool: &SqlitePool) -> Result<u64, LedgerError> {
         let hash = match r.hash {
             Some(h) => h,
             None => {
-                let h = chain::link(&prev, &r).ok_or_else(|| LedgerError::Corrupt(format!("record {}", r.id)))?;
+                let h =
+                    chain::link(&prev, &r).ok_or_else(|| LedgerError::Corrupt(format!("record {}", r.id)))?;
                 sqlx::query("UPDATE consent_records SET hash = ? WHERE id = ?")
                     .bind(&h[..])
                     .bind(r.id)
@@ -400,7 +453,8 @@ pub(super) async fn verify(pool: &SqlitePool) -> Result<VerifyReport, LedgerErro
         }
     }
     if finding.is_none() && v.next_id() <= total {
-        finding = Some(chain::Finding::Deleted { first_missing: v.next_id(), count: total - v.next_id() + 1 });
+        finding =
+            Some(chain::Finding::Deleted { first_missing: v.next_id(), count: total - v.next_id() + 1 });
     }
     tx.commit().await.map_err(map_err)?;
     Ok(VerifyReport {
@@ -436,6 +490,12 @@ pub(super) async fn erase_visitor(pool: &SqlitePool, visitor: VisitorId) -> Resu
         .map_err(map_err)?;
     }
     tx.commit().await.map_err(map_err)?;
+    drop(conn);
+    // The WAL still holds the pages as they were before; copy the new ones into the database
+    // and empty it. Best effort: a long-running reader can delay this to a later checkpoint.
+    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await {
+        tracing::warn!(error = %e, "checkpoint after erasure failed; it happens at the next one");
+    }
     Ok(rows.len() as u64)
 }
 
@@ -458,7 +518,10 @@ pub(super) async fn purge(pool: &SqlitePool, cutoff_ms: i64) -> Result<PurgeRepo
             .fetch_one(pool)
             .await
             .map_err(map_err)?,
-        None => sqlx::query_scalar("SELECT MAX(id) FROM consent_records").fetch_one(pool).await.map_err(map_err)?,
+        None => sqlx::query_scalar("SELECT MAX(id) FROM consent_records")
+            .fetch_one(pool)
+            .await
+            .map_err(map_err)?,
     };
     let Some(last) = last else { return Ok(PurgeReport { purged: 0, through_id: None }) };
     let mut purged = 0u64;

@@ -1,0 +1,689 @@
+//! The HTTP half: a keep-alive HTTP/1.1 load generator (hyper's connection API, one task per
+//! connection) driving Accord and the bare-axum ceiling, closed loop and open loop.
+
+use crate::procs::Server;
+use crate::report::{Phase, Results};
+use crate::RunArgs;
+use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const POLICY_VERSION: &str = "2023-07-05";
+const USER_AGENT: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+     Chrome/131.0.0.0 Safari/537.36";
+const PAGES: &[&str] =
+    &["/", "/pricing", "/blog/2026/11/consent-that-holds-up", "/docs/getting-started", "/checkout"];
+const LANGUAGES: &[&str] = &["en", "de", "fr", "nl", "es"];
+const OPTIONAL: &[&str] = &["functional", "analytics", "marketing", "session_recording"];
+/// Visitor ids kept from the write phase for the decision reads.
+const KEEP_IDS: usize = 200_000;
+/// Error responses kept as examples for the report.
+const KEEP_SAMPLES: usize = 5;
+
+/// One request to send and what its answer must look like.
+pub struct Call {
+    pub req: Request<Full<Bytes>>,
+    /// Bytes the response body must contain (checked on every answer).
+    pub must_contain: Option<String>,
+    /// Kept from successful answers (the visitor ids written).
+    pub keep: Option<String>,
+}
+
+type MakeCall = dyn Fn(&mut SmallRng) -> Call + Send + Sync;
+
+/// What a phase sends, to which server, and the status every answer must have.
+#[derive(Clone)]
+pub struct Workload {
+    pub name: &'static str,
+    pub server: &'static str,
+    pub endpoint: String,
+    pub addr: SocketAddr,
+    pub expect: StatusCode,
+    /// `Content-Encoding` every answer must have (the gzip-served script and config).
+    pub expect_encoding: Option<&'static str>,
+    pub make: Arc<MakeCall>,
+}
+
+fn request(method: Method, addr: SocketAddr, path: &str) -> hyper::http::request::Builder {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, addr.to_string())
+        .header(header::USER_AGENT, USER_AGENT)
+}
+
+fn hex_id(rng: &mut SmallRng) -> String {
+    let bytes: [u8; 16] = rng.random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A realistic consent body: the embed's three buttons in a plausible mix, a random visitor
+/// id (the client sends the one from its cookie), varied pages and languages.
+pub fn consent_body(rng: &mut SmallRng, visitor: &str) -> String {
+    let page = PAGES[rng.random_range(0..PAGES.len())];
+    let lang = LANGUAGES[rng.random_range(0..LANGUAGES.len())];
+    let roll = rng.random_range(0..100);
+    let (action, granted) = if roll < 45 {
+        ("accept_all", None)
+    } else if roll < 80 {
+        ("reject_all", None)
+    } else {
+        let picked: Vec<String> =
+            OPTIONAL.iter().filter(|_| rng.random_bool(0.5)).map(|k| format!("\"{k}\"")).collect();
+        ("custom", Some(format!("[{}]", picked.join(","))))
+    };
+    let granted = granted.map(|g| format!(",\"granted\":{g}")).unwrap_or_default();
+    format!(
+        "{{\"site\":\"default\",\"visitor_id\":\"{visitor}\",\"action\":\"{action}\"{granted},\
+         \"source\":\"banner\",\"policy_version\":\"{POLICY_VERSION}\",\"language\":\"{lang}\",\"page\":\"{page}\"}}"
+    )
+}
+
+fn post_json(addr: SocketAddr, path: &str, body: String) -> Request<Full<Bytes>> {
+    // Building from valid parts cannot fail; an error would surface as a failed request.
+    request(Method::POST, addr, path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+fn get(addr: SocketAddr, path: &str, gzip: bool) -> Request<Full<Bytes>> {
+    let mut b = request(Method::GET, addr, path).header(header::ACCEPT_LANGUAGE, "en-US,en;q=0.9");
+    if gzip {
+        b = b.header(header::ACCEPT_ENCODING, "gzip");
+    }
+    b.body(Full::new(Bytes::new())).unwrap_or_default()
+}
+
+pub fn writes(addr: SocketAddr) -> Workload {
+    Workload {
+        name: "consent writes",
+        server: "accord",
+        endpoint: "POST /api/v1/consents".into(),
+        addr,
+        expect: StatusCode::CREATED,
+        expect_encoding: None,
+        make: Arc::new(move |rng| {
+            let visitor = hex_id(rng);
+            let body = consent_body(rng, &visitor);
+            Call {
+                req: post_json(addr, "/api/v1/consents", body),
+                must_contain: Some(visitor.clone()),
+                keep: Some(visitor),
+            }
+        }),
+    }
+}
+
+pub fn decisions(addr: SocketAddr, ids: Arc<Vec<String>>) -> Workload {
+    Workload {
+        name: "decision reads",
+        server: "accord",
+        endpoint: "GET /api/v1/visitors/{id}/decision?site=default".into(),
+        addr,
+        expect: StatusCode::OK,
+        expect_encoding: None,
+        make: Arc::new(move |rng| {
+            let id = &ids[rng.random_range(0..ids.len())];
+            Call {
+                req: get(addr, &format!("/api/v1/visitors/{id}/decision?site=default"), false),
+                // Every visitor asked about has decided: an undecided answer would be wrong.
+                must_contain: Some("\"decided\":true".into()),
+                keep: None,
+            }
+        }),
+    }
+}
+
+pub fn static_get(
+    name: &'static str,
+    server: &'static str,
+    addr: SocketAddr,
+    path: &'static str,
+    gzip: bool,
+) -> Workload {
+    Workload {
+        name,
+        server,
+        endpoint: format!("GET {path}{}", if gzip { " (Accept-Encoding: gzip)" } else { "" }),
+        addr,
+        expect: StatusCode::OK,
+        expect_encoding: gzip.then_some("gzip"),
+        make: Arc::new(move |_| Call { req: get(addr, path, gzip), must_contain: None, keep: None }),
+    }
+}
+
+pub fn hello_post(addr: SocketAddr) -> Workload {
+    Workload {
+        name: "ceiling POST",
+        server: "hello",
+        endpoint: "POST / (same JSON bodies)".into(),
+        addr,
+        expect: StatusCode::CREATED,
+        expect_encoding: None,
+        make: Arc::new(move |rng| {
+            let visitor = hex_id(rng);
+            Call { req: post_json(addr, "/", consent_body(rng, &visitor)), must_contain: None, keep: None }
+        }),
+    }
+}
+
+pub async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("connect {addr}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.context("HTTP/1.1 handshake")?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// The answer to one request: status, Content-Encoding, body.
+struct Answer {
+    status: StatusCode,
+    encoding: Option<HeaderValue>,
+    body: Bytes,
+}
+
+async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>) -> Result<Answer> {
+    sender.ready().await.context("connection not ready")?;
+    let resp = sender.send_request(req).await.context("request failed")?;
+    let status = resp.status();
+    let encoding = resp.headers().get(header::CONTENT_ENCODING).cloned();
+    let body = resp.into_body().collect().await.context("reading the body")?.to_bytes();
+    Ok(Answer { status, encoding, body })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// What one connection saw.
+pub struct Tally {
+    pub hist: Histogram<u64>,
+    pub measured: u64,
+    pub body_bytes: u64,
+    pub sent: u64,
+    pub errors: u64,
+    pub samples: Vec<String>,
+    pub kept: Vec<String>,
+    /// Open loop: requests that could not leave on schedule (every connection was busy).
+    pub late: u64,
+}
+
+impl Tally {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            // 1 µs .. 60 s, 3 significant digits.
+            hist: Histogram::new_with_bounds(1, 60_000_000, 3).context("histogram")?,
+            measured: 0,
+            body_bytes: 0,
+            sent: 0,
+            errors: 0,
+            samples: Vec::new(),
+            kept: Vec::new(),
+            late: 0,
+        })
+    }
+
+    fn merge(&mut self, other: Tally) -> Result<()> {
+        self.hist.add(&other.hist).context("merge histograms")?;
+        self.measured += other.measured;
+        self.body_bytes += other.body_bytes;
+        self.sent += other.sent;
+        self.errors += other.errors;
+        self.late += other.late;
+        for s in other.samples {
+            if self.samples.len() < KEEP_SAMPLES {
+                self.samples.push(s);
+            }
+        }
+        self.kept.extend(other.kept);
+        Ok(())
+    }
+
+    fn error(&mut self, what: String) {
+        self.errors += 1;
+        if self.samples.len() < KEEP_SAMPLES {
+            self.samples.push(what);
+        }
+    }
+
+    /// Checks one answer against the workload; keeps what it asks to keep.
+    fn check(
+        &mut self,
+        wl: &Workload,
+        call_keep: Option<String>,
+        must: Option<&str>,
+        a: &Answer,
+        keep_max: usize,
+    ) {
+        if a.status != wl.expect {
+            let body = String::from_utf8_lossy(&a.body[..a.body.len().min(300)]).into_owned();
+            self.error(format!("{} → {} (expected {}): {body}", wl.endpoint, a.status, wl.expect));
+            return;
+        }
+        if let Some(enc) = wl.expect_encoding {
+            if a.encoding.as_ref().and_then(|v| v.to_str().ok()) != Some(enc) {
+                self.error(format!("{} → Content-Encoding {:?}, expected {enc}", wl.endpoint, a.encoding));
+                return;
+            }
+        }
+        if let Some(m) = must {
+            if !contains(&a.body, m.as_bytes()) {
+                let body = String::from_utf8_lossy(&a.body[..a.body.len().min(300)]).into_owned();
+                self.error(format!("{} → {}: body lacks {m:?}: {body}", wl.endpoint, a.status));
+                return;
+            }
+        }
+        if let Some(k) = call_keep {
+            if self.kept.len() < keep_max {
+                self.kept.push(k);
+            }
+        }
+    }
+}
+
+/// A transport failure: counted as an error; reconnects, gives up if that fails too.
+async fn transport_error(
+    tally: &mut Tally,
+    wl: &Workload,
+    e: anyhow::Error,
+    sender: &mut SendRequest<Full<Bytes>>,
+) -> Result<()> {
+    tally.error(format!("{} → transport error: {e:#}", wl.endpoint));
+    *sender = connect(wl.addr)
+        .await
+        .with_context(|| format!("{} ({}) stopped accepting connections", wl.server, wl.addr))?;
+    Ok(())
+}
+
+async fn closed_worker(
+    wl: Workload,
+    seed: u64,
+    measure_from: Instant,
+    until: Instant,
+    keep_max: usize,
+) -> Result<Tally> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut tally = Tally::new()?;
+    let mut sender = connect(wl.addr).await?;
+    while Instant::now() < until {
+        let call = (wl.make)(&mut rng);
+        let t0 = Instant::now();
+        let answer = send(&mut sender, call.req).await;
+        let t1 = Instant::now();
+        tally.sent += 1;
+        match answer {
+            Ok(a) => {
+                tally.check(&wl, call.keep, call.must_contain.as_deref(), &a, keep_max);
+                if t0 >= measure_from && t1 <= until {
+                    tally.hist.saturating_record(micros(t1 - t0));
+                    tally.measured += 1;
+                    tally.body_bytes += a.body.len() as u64;
+                }
+            }
+            Err(e) => transport_error(&mut tally, &wl, e, &mut sender).await?,
+        }
+    }
+    Ok(tally)
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn phase_of(wl: &Workload, mode: &str, connections: usize, window: Duration, t: &Tally) -> Phase {
+    let secs = window.as_secs_f64();
+    Phase {
+        name: wl.name.to_owned(),
+        server: wl.server.to_owned(),
+        endpoint: wl.endpoint.clone(),
+        mode: mode.to_owned(),
+        connections,
+        seconds: secs,
+        requests: t.measured,
+        rps: t.measured as f64 / secs,
+        p50_ms: ms(t.hist.value_at_quantile(0.50)),
+        p90_ms: ms(t.hist.value_at_quantile(0.90)),
+        p99_ms: ms(t.hist.value_at_quantile(0.99)),
+        p999_ms: ms(t.hist.value_at_quantile(0.999)),
+        max_ms: ms(t.hist.max()),
+        mean_body_bytes: if t.measured > 0 { t.body_bytes as f64 / t.measured as f64 } else { 0.0 },
+        sent: t.sent,
+        errors: t.errors,
+        error_samples: t.samples.clone(),
+        target_rps: None,
+        late: None,
+    }
+}
+
+/// N connections, each sending its next request as soon as the previous answer arrived.
+pub async fn closed_loop(
+    wl: &Workload,
+    connections: usize,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<(Phase, Vec<String>)> {
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let until = measure_from + measure;
+    let keep_max = KEEP_IDS / connections + 1;
+    let mut tasks = Vec::with_capacity(connections);
+    for i in 0..connections {
+        tasks.push(tokio::spawn(closed_worker(
+            wl.clone(),
+            0x5eed_0000 + i as u64,
+            measure_from,
+            until,
+            keep_max,
+        )));
+    }
+    let mut total = Tally::new()?;
+    for t in tasks {
+        total.merge(t.await.context("load task panicked")??)?;
+    }
+    let phase = phase_of(wl, "closed", connections, measure, &total);
+    let kept = std::mem::take(&mut total.kept);
+    Ok((phase, kept))
+}
+
+/// A fixed schedule of `rate` requests/s for `warmup + measure`. Latency counts from the
+/// scheduled send time whenever no connection was free to send on time, so a slow server
+/// cannot hide its queueing (coordinated omission); a request that left on time counts from
+/// when it left (tokio's timer has 1 ms resolution, which would otherwise add up to 1 ms to
+/// every request).
+pub async fn open_loop(
+    wl: &Workload,
+    connections: usize,
+    rate: f64,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<Phase> {
+    if rate < 1.0 {
+        bail!("open-loop rate {rate:.1}/s is too low to measure");
+    }
+    let interval_ns = 1e9 / rate;
+    let warm_n = (rate * warmup.as_secs_f64()) as u64;
+    let total_n = warm_n + (rate * measure.as_secs_f64()) as u64;
+    let next = Arc::new(AtomicU64::new(0));
+    // Connections are opened before the clock starts.
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        senders.push(connect(wl.addr).await?);
+    }
+    let start = Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(connections);
+    for (i, mut sender) in senders.into_iter().enumerate() {
+        let (wl, next) = (wl.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = SmallRng::seed_from_u64(0x0be0_0000 + i as u64);
+            let mut tally = Tally::new()?;
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total_n {
+                    break;
+                }
+                let scheduled = start + Duration::from_nanos((n as f64 * interval_ns) as u64);
+                let call = (wl.make)(&mut rng);
+                let origin = if Instant::now() < scheduled {
+                    tokio::time::sleep_until(scheduled.into()).await;
+                    Instant::now()
+                } else {
+                    if n >= warm_n {
+                        tally.late += 1;
+                    }
+                    scheduled
+                };
+                let answer = send(&mut sender, call.req).await;
+                let done = Instant::now();
+                tally.sent += 1;
+                match answer {
+                    Ok(a) => {
+                        tally.check(&wl, None, call.must_contain.as_deref(), &a, 0);
+                        if n >= warm_n {
+                            tally.hist.saturating_record(micros(done - origin));
+                            tally.measured += 1;
+                            tally.body_bytes += a.body.len() as u64;
+                        }
+                    }
+                    Err(e) => transport_error(&mut tally, &wl, e, &mut sender).await?,
+                }
+            }
+            anyhow::Ok(tally)
+        }));
+    }
+    let mut total = Tally::new()?;
+    for t in tasks {
+        total.merge(t.await.context("load task panicked")??)?;
+    }
+    let window = (start + warmup + measure).saturating_duration_since(start + warmup).max(measure);
+    let mut phase = phase_of(wl, "open", connections, window, &total);
+    phase.target_rps = Some(rate);
+    phase.late = Some(total.late);
+    Ok(phase)
+}
+
+/// One request, checked by hand before any load: the benchmark must measure working endpoints.
+async fn preflight(accord: SocketAddr, hello: SocketAddr) -> Result<()> {
+    let mut rng = SmallRng::seed_from_u64(1);
+    let mut a = connect(accord).await?;
+    let visitor = hex_id(&mut rng);
+    let body = format!(
+        "{{\"site\":\"default\",\"visitor_id\":\"{visitor}\",\"action\":\"custom\",\"granted\":[\"analytics\"],\
+         \"source\":\"banner\",\"policy_version\":\"{POLICY_VERSION}\",\"language\":\"en\",\"page\":\"/pricing\"}}"
+    );
+    let r = send(&mut a, post_json(accord, "/api/v1/consents", body)).await?;
+    let json: serde_json::Value = serde_json::from_slice(&r.body)
+        .with_context(|| format!("POST /api/v1/consents answered {}: {:?}", r.status, r.body))?;
+    if r.status != StatusCode::CREATED
+        || json["visitor_id"] != visitor.as_str()
+        || !json["record_id"].is_i64()
+    {
+        bail!("preflight: POST /api/v1/consents answered {}: {json}", r.status);
+    }
+    let r = send(
+        &mut a,
+        get(accord, &format!("/api/v1/visitors/{visitor}/decision?site=default&category=analytics"), false),
+    )
+    .await?;
+    let json: serde_json::Value = serde_json::from_slice(&r.body).context("decision body")?;
+    if r.status != StatusCode::OK || json["decided"] != true || json["allowed"] != true {
+        bail!("preflight: the decision for a visitor who granted analytics is wrong ({}): {json}", r.status);
+    }
+    let r =
+        send(&mut a, get(accord, &format!("/api/v1/visitors/{visitor}/history?site=default"), false)).await?;
+    let json: serde_json::Value = serde_json::from_slice(&r.body).context("history body")?;
+    if r.status != StatusCode::OK || json["records"].as_array().map(Vec::len) != Some(1) {
+        bail!("preflight: history ({}): {json}", r.status);
+    }
+    let r = send(&mut a, get(accord, "/api/v1/config?site=default", true)).await?;
+    if r.status != StatusCode::OK
+        || r.encoding.as_ref().map(|v| v.as_bytes()) != Some(b"gzip")
+        || r.body.len() < 500
+    {
+        bail!(
+            "preflight: GET /api/v1/config answered {} ({:?}, {} bytes)",
+            r.status,
+            r.encoding,
+            r.body.len()
+        );
+    }
+    let r = send(&mut a, get(accord, "/embed/consent.js", true)).await?;
+    if r.status != StatusCode::OK
+        || r.encoding.as_ref().map(|v| v.as_bytes()) != Some(b"gzip")
+        || r.body.len() < 1000
+    {
+        bail!(
+            "preflight: GET /embed/consent.js answered {} ({:?}, {} bytes)",
+            r.status,
+            r.encoding,
+            r.body.len()
+        );
+    }
+    let mut h = connect(hello).await?;
+    let r = send(&mut h, post_json(hello, "/", consent_body(&mut rng, &visitor))).await?;
+    if r.status != StatusCode::CREATED {
+        bail!("preflight: hello POST / answered {}", r.status);
+    }
+    for path in ["/", "/config"] {
+        let r = send(&mut h, get(hello, path, false)).await?;
+        if r.status != StatusCode::OK {
+            bail!("preflight: hello GET {path} answered {}", r.status);
+        }
+    }
+    Ok(())
+}
+
+/// `GET /api/v1/ledger/head` → records ever appended.
+async fn ledger_count(accord: SocketAddr) -> Result<i64> {
+    let mut a = connect(accord).await?;
+    let r = send(&mut a, get(accord, "/api/v1/ledger/head", false)).await?;
+    let json: serde_json::Value = serde_json::from_slice(&r.body).context("ledger head body")?;
+    json["count"].as_i64().ok_or_else(|| anyhow!("GET /api/v1/ledger/head answered {}: {json}", r.status))
+}
+
+fn site_root(args: &RunArgs, root: &Path) -> std::path::PathBuf {
+    if let Some(r) = &args.site_root {
+        return r.clone();
+    }
+    let built = root.join("target/site");
+    if built.join("embed/consent.js").is_file() {
+        built
+    } else {
+        root.join("public")
+    }
+}
+
+pub fn accord_binary(args: &RunArgs) -> std::path::PathBuf {
+    args.accord.clone().unwrap_or_else(|| crate::workspace_root().join("target/release/accord"))
+}
+
+fn check(servers: &mut [&mut Server]) -> Result<()> {
+    for s in servers.iter_mut() {
+        s.check_alive()?;
+    }
+    Ok(())
+}
+
+pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
+    let root = crate::workspace_root();
+    let accord_bin = accord_binary(args);
+    if !accord_bin.is_file() {
+        bail!("{} not found: build it with `cargo build --release -p accord`", accord_bin.display());
+    }
+    let dir = tempfile::Builder::new().prefix("accord-bench-http").tempdir().context("temp dir")?;
+    let db = dir.path().join("accord.db");
+    let site = site_root(args, &root);
+    let mut cmd = Command::new(&accord_bin);
+    cmd.current_dir(&root)
+        .env_remove("ACCORD_CONFIG")
+        .env_remove("ACCORD_PUBLIC_URL")
+        .env_remove("ACCORD_LOG_FORMAT")
+        .arg("--database")
+        .arg(&db)
+        .args(["--log", "info", "serve", "--bind", "127.0.0.1:0", "--site-root"])
+        .arg(&site);
+    let mut accord = Server::start("accord", cmd)?;
+    let mut hello_cmd = Command::new(std::env::current_exe().context("current exe")?);
+    hello_cmd.args(["hello", "--bind", "127.0.0.1:0"]);
+    let mut hello = Server::start("hello", hello_cmd)?;
+    eprintln!(
+        "accord {} (pid {}, site root {}), hello {} (pid {})",
+        accord.addr,
+        accord.pid(),
+        site.display(),
+        hello.addr,
+        hello.pid()
+    );
+    results.set("http.site_root", serde_json::json!(site.display().to_string()));
+    preflight(accord.addr, hello.addr).await.context("preflight")?;
+
+    let (conns, warm, measure) = (args.connections, args.warmup(), args.measure());
+    let mut created: u64 = 1; // the preflight's record
+    macro_rules! closed {
+        ($wl:expr) => {{
+            let wl = $wl;
+            eprintln!(
+                "closed loop: {} {} ({} connections, {:?} + {:?} warm-up)",
+                wl.server, wl.endpoint, conns, measure, warm
+            );
+            let (phase, kept) = closed_loop(&wl, conns, warm, measure).await?;
+            check(&mut [&mut accord, &mut hello])?;
+            eprintln!(
+                "  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}",
+                phase.rps, phase.p50_ms, phase.p99_ms, phase.errors
+            );
+            for s in &phase.error_samples {
+                eprintln!("  error: {s}");
+            }
+            (phase, kept)
+        }};
+    }
+
+    let (ceil_post, _) = closed!(hello_post(hello.addr));
+    let (w, ids) = closed!(writes(accord.addr));
+    created += w.sent - w.errors;
+    if ids.is_empty() {
+        bail!("the write phase created no visitor to read back");
+    }
+    let ids = Arc::new(ids);
+    let (ceil_get, _) = closed!(static_get("ceiling GET", "hello", hello.addr, "/", false));
+    let (d, _) = closed!(decisions(accord.addr, ids.clone()));
+    let (ceil_cfg, _) = closed!(static_get("ceiling GET config", "hello", hello.addr, "/config", false));
+    let (c, _) =
+        closed!(static_get("banner config", "accord", accord.addr, "/api/v1/config?site=default", true));
+    let (s, _) = closed!(static_get("embed script", "accord", accord.addr, "/embed/consent.js", true));
+
+    let rate = 0.8 * w.rps;
+    eprintln!("open loop: consent writes at {rate:.0}/s (80 % of {:.0})", w.rps);
+    let mut o = open_loop(&writes(accord.addr), conns, rate, warm, measure).await?;
+    o.name = "consent writes (open loop)".into();
+    check(&mut [&mut accord, &mut hello])?;
+    created += o.sent - o.errors;
+    eprintln!(
+        "  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, late {}, errors {}",
+        o.rps,
+        o.p50_ms,
+        o.p99_ms,
+        o.late.unwrap_or(0),
+        o.errors
+    );
+
+    // Every 201 must be a committed record, and nothing else may have been appended.
+    let count = ledger_count(accord.addr).await?;
+    results.set("http.records_acknowledged", serde_json::json!(created));
+    results.set("http.ledger_head_count", serde_json::json!(count));
+    if count != created as i64 {
+        bail!("{created} writes were acknowledged with 201 but the ledger holds {count} records");
+    }
+    let hwm = accord.status_kib("VmHWM")?;
+    let rss = accord.status_kib("VmRSS")?;
+    let hello_hwm = hello.status_kib("VmHWM")?;
+    results.set("rss.accord_peak_kib", serde_json::json!(hwm));
+    results.set("rss.accord_current_kib", serde_json::json!(rss));
+    results.set("rss.hello_peak_kib", serde_json::json!(hello_hwm));
+    eprintln!("accord peak RSS {:.1} MiB (hello {:.1} MiB)", hwm as f64 / 1024.0, hello_hwm as f64 / 1024.0);
+
+    results.phases = vec![ceil_post, w, o, ceil_get, d, ceil_cfg, c, s];
+    accord.stop()?;
+    hello.stop()?;
+    Ok(())
+}

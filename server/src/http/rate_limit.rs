@@ -1,0 +1,112 @@
+//! Per-IP and per-site rate limits on the public API and the public form posts, so one client
+//! flooding cannot starve the others (GCRA token buckets from `governor`). Over the limit:
+//! 429 with `Retry-After` and the usual JSON error.
+
+use crate::config::RateLimitConfig;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Forget idle clients every this many checks, so the key maps stay bounded.
+const SWEEP_EVERY: u64 = 10_000;
+
+pub struct RateLimits {
+    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    per_site: Option<DefaultKeyedRateLimiter<String>>,
+    checks: AtomicU64,
+}
+
+fn quota(per_second: u32, burst: u32) -> Option<Quota> {
+    Some(Quota::per_second(NonZeroU32::new(per_second)?).allow_burst(NonZeroU32::new(burst)?))
+}
+
+impl RateLimits {
+    pub fn new(c: &RateLimitConfig) -> Self {
+        let on = |q: Option<Quota>| q.filter(|_| c.enabled);
+        Self {
+            per_ip: on(quota(c.per_ip_per_second, c.per_ip_burst)).map(RateLimiter::keyed),
+            per_site: on(quota(c.per_site_per_second, c.per_site_burst)).map(RateLimiter::keyed),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Ok, or the seconds to wait.
+    fn check(&self, ip: Option<IpAddr>, site: Option<String>) -> Result<(), u32> {
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            if let Some(l) = &self.per_ip {
+                l.retain_recent();
+            }
+            if let Some(l) = &self.per_site {
+                l.retain_recent();
+            }
+        }
+        let wait = |n: governor::NotUntil<_>| {
+            let secs = n.wait_time_from(DefaultClock::default().now()).as_secs_f64().ceil();
+            (secs as u32).max(1)
+        };
+        if let (Some(l), Some(ip)) = (&self.per_ip, ip) {
+            l.check_key(&network(ip)).map_err(wait)?;
+        }
+        if let (Some(l), Some(site)) = (&self.per_site, site) {
+            l.check_key(&site).map_err(wait)?;
+        }
+        Ok(())
+    }
+}
+
+/// IPv6 clients usually hold a whole /64: limit per /64, or rotating addresses would escape.
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+        }
+    }
+}
+
+/// Requests that count: the public API (admin calls are authenticated and audited) and the
+/// public form posts.
+fn limited(method: &Method, path: &str) -> bool {
+    (path.starts_with("/api/") && !path.starts_with("/api/v1/admin"))
+        || (*method == Method::POST && matches!(path, "/consent" | "/preferences/erase" | "/admin/sign-in"))
+}
+
+/// The site a request is for: its `site` query parameter, else the configured site whose
+/// origins match the `Origin` header (the embed's POSTs).
+fn site_of(state: &AppState, req: &Request) -> Option<String> {
+    if let Some(q) = req.uri().query() {
+        if let Some((_, v)) = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "site") {
+            return state.config.site(&v).map(|s| s.id.clone());
+        }
+    }
+    let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
+    state
+        .config
+        .sites
+        .iter()
+        .find(|s| {
+            s.origins.iter().filter_map(|o| crate::config::OriginPattern::parse(o)).any(|p| p.matches(origin))
+        })
+        .map(|s| s.id.clone())
+}
+
+pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !limited(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let ip = peer.map(|p| state.geo.client_ip(p, req.headers()));
+    match state.limits.check(ip, site_of(&state, &req)) {
+        Ok(()) => next.run(req).await,
+        Err(retry_after_secs) => ApiError::TooManyRequests { retry_after_secs }.into_response(),
+    }
+}

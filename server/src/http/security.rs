@@ -1,0 +1,40 @@
+//! Security headers on every response. Pages get their Content-Security-Policy from the
+//! Leptos shell (it carries the per-request script nonce, see `app::shell`); everything else
+//! that has none gets a policy here: nothing may load or frame an API answer.
+
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+/// The API docs page (Swagger UI) styles itself inline.
+const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+     object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    let tls = state.config.public_url().starts_with("https://");
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "strict-origin-when-cross-origin");
+    // The demo page stands in for a third-party site and the embed script runs on such sites;
+    // neither is Accord's to restrict.
+    let foreign = path.starts_with("/demo") || path.starts_with("/embed");
+    if !foreign {
+        set(h, header::X_FRAME_OPTIONS, "DENY");
+        let csp = if path.starts_with("/api/docs") { DOCS_CSP } else { API_CSP };
+        set(h, header::CONTENT_SECURITY_POLICY, csp);
+    }
+    // HSTS only means something over TLS (a browser ignores it on plain http).
+    if tls {
+        set(h, header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    res
+}
