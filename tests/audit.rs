@@ -100,6 +100,7 @@ async fn role_matrix_and_an_audit_entry_for_every_admin_call() {
     // (method, path, body, admin only, expected success, audit action)
     type Case = (&'static str, String, Option<Value>, bool, StatusCode, &'static str);
     let mut cases: Vec<Case> = vec![
+        ("GET", "/api/v1/admin/whoami".into(), None, false, StatusCode::OK, ""),
         ("GET", "/api/v1/admin/records".into(), None, false, StatusCode::OK, "records.search"),
         ("GET", "/api/v1/admin/records/1/receipt".into(), None, false, StatusCode::OK, "receipt.view"),
         ("GET", "/api/v1/admin/export?format=csv".into(), None, false, StatusCode::OK, "records.export"),

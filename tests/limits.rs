@@ -134,3 +134,22 @@ async fn pages_carry_a_nonce_csp_and_the_api_a_deny_all_policy() {
     let r = tls.get("/api/v1/config?site=default").await;
     assert_eq!(r.header("strict-transport-security"), Some("max-age=31536000; includeSubDomains"));
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let running =
+        TestApp::builder().configure(|c| c.server.header_timeout_secs = 1).build().await.spawn().await;
+    let addr = running.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.expect("partial headers");
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    // The server closes (possibly after a 408) instead of waiting forever.
+    let read = tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "still connected after 10 s");
+    assert!(started.elapsed() < Duration::from_secs(5), "disconnected after {:?}", started.elapsed());
+    // Meanwhile and afterwards, others are served.
+    let ok = reqwest::get(running.url("/healthz")).await.expect("get");
+    assert_eq!(ok.status(), reqwest::StatusCode::OK);
+}

@@ -4,6 +4,9 @@
 //! hands the app its data through context (see [`model::SiteContent`]) and leptos_axum provides
 //! the request parts, from which the visitor's consent cookie is read.
 
+// The admin pages nest deep view types; the WASM build computes their layouts too.
+#![recursion_limit = "256"]
+
 pub mod admin;
 pub mod components;
 pub mod model;

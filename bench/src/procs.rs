@@ -122,3 +122,59 @@ pub fn status_kib(pid: u32, field: &str) -> Result<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| anyhow!("no {field} in /proc/{pid}/status"))
 }
+
+/// How much CPU processes other than the benchmark's own used during a phase: a build or a
+/// test run elsewhere on the machine skews every number, so each phase reports it.
+pub struct Noise {
+    ours: Vec<u32>,
+    busy: u64,
+    own: u64,
+    at: std::time::Instant,
+}
+
+/// Busy clock ticks of the whole machine (every CPU), from /proc/stat.
+fn machine_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> =
+        stat.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    // user + nice + system. Interrupt and softirq time (loopback networking) is left out:
+    // the kernel books it to no process, though here it is mostly the benchmark's own traffic.
+    Some(cpu.iter().take(3).sum())
+}
+
+/// User + system clock ticks of one process (all its threads), from /proc/PID/stat.
+fn process_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After "pid (comm)": state is field 3, utime 14, stime 15.
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+impl Noise {
+    /// Starts counting; `ours` are the benchmark's processes (this one is always included).
+    pub fn start(ours: &[u32]) -> Self {
+        let mut ours = ours.to_vec();
+        ours.push(std::process::id());
+        let own = ours.iter().filter_map(|p| process_ticks(*p)).sum();
+        Self { busy: machine_busy_ticks().unwrap_or(0), own, ours, at: std::time::Instant::now() }
+    }
+
+    /// Percent of the machine's CPU capacity used by other processes since `start`.
+    pub fn other_cpu_pct(&self) -> Option<f64> {
+        let busy = machine_busy_ticks()?.checked_sub(self.busy)?;
+        let own = self.ours.iter().filter_map(|p| process_ticks(*p)).sum::<u64>().saturating_sub(self.own);
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+        let capacity = self.at.elapsed().as_secs_f64() * cpus * clock_ticks_per_second();
+        (capacity > 0.0).then(|| (busy.saturating_sub(own) as f64 / capacity * 100.0).clamp(0.0, 100.0))
+    }
+}

@@ -40,6 +40,9 @@ pub struct Phase {
     /// (their latency counts from the scheduled time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub late: Option<u64>,
+    /// Percent of the machine's CPU used meanwhile by processes other than the benchmark,
+    /// Accord and the ceiling (a build elsewhere): above a few percent the phase is skewed.
+    pub other_cpu_pct: Option<f64>,
 }
 
 pub struct Results {
@@ -289,6 +292,20 @@ impl Results {
         if let Some(f) = &self.failure {
             let _ = writeln!(s, "**The run failed:** {f}\n");
         }
+        let noisy: Vec<String> = self
+            .phases
+            .iter()
+            .filter_map(|p| Some((p, p.other_cpu_pct?)))
+            .filter(|(_, v)| *v > 5.0)
+            .map(|(p, v)| format!("{} ({v:.0} %)", p.name))
+            .collect();
+        if !noisy.is_empty() {
+            let _ = writeln!(
+                s,
+                "**Other processes used the CPU during:** {}: those numbers are lower than on an idle machine.\n",
+                noisy.join(", ")
+            );
+        }
         let _ = writeln!(s, "| metric | value | target | result |\n| --- | --- | --- | --- |");
         for r in rows {
             let verdict = if r.pass == Some(false) { "**FAIL**" } else { r.verdict() };
@@ -297,12 +314,12 @@ impl Results {
         if !self.phases.is_empty() {
             let _ = writeln!(
                 s,
-                "\n## HTTP phases\n\n| phase | server | request | mode | conns | req/s | p50 ms | p99 ms | p99.9 ms | max ms | body B | errors |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+                "\n## HTTP phases\n\n| phase | server | request | mode | conns | req/s | p50 ms | p99 ms | p99.9 ms | max ms | body B | errors | other CPU |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
             );
             for p in &self.phases {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | `{}` | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
+                    "| {} | {} | `{}` | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} |",
                     p.name,
                     p.server,
                     p.endpoint,
@@ -317,7 +334,8 @@ impl Results {
                     p.p999_ms,
                     p.max_ms,
                     p.mean_body_bytes,
-                    p.errors
+                    p.errors,
+                    p.other_cpu_pct.map_or_else(|| "?".to_owned(), |v| format!("{v:.0} %"))
                 );
             }
             for p in self.phases.iter().filter(|p| !p.error_samples.is_empty()) {

@@ -471,7 +471,9 @@ pub async fn run_storage(args: &RunArgs, results: &mut Results) -> Result<()> {
     let n1 = args.records();
     eprintln!("storage: filling a fresh database to {n1} records ({APPENDERS} concurrent appenders)");
     let t = Instant::now();
+    let noise = crate::procs::Noise::start(&[]);
     fill(&ledger, &generator, n1).await?;
+    results.set("storage.fill_other_cpu_pct", json!(noise.other_cpu_pct()));
     results.set("storage.fill_appends_per_s", json!(n1 as f64 / t.elapsed().as_secs_f64()));
     measure_size(&ledger, n1, "storage", results).await?;
     let parts = dbstat(&ledger, &db).await?;
@@ -490,7 +492,9 @@ pub async fn run_storage(args: &RunArgs, results: &mut Results) -> Result<()> {
     let n2 = args.lookup_records();
     eprintln!("storage: continuing to {n2} records");
     let t = Instant::now();
+    let noise = crate::procs::Noise::start(&[]);
     fill(&ledger, &generator, n2).await?;
+    results.set("lookup.fill_other_cpu_pct", json!(noise.other_cpu_pct()));
     results.set("lookup.fill_appends_per_s", json!((n2 - n1) as f64 / t.elapsed().as_secs_f64()));
     measure_size(&ledger, n2, "lookup", results).await?;
     let (visitors, pending) = {

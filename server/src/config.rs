@@ -179,6 +179,8 @@ pub struct ServerConfig {
     pub own_site: String,
     /// Seconds a request may take end to end.
     pub request_timeout_secs: u64,
+    /// Seconds a client may take to send a request's headers (slow-loris defence).
+    pub header_timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -259,6 +261,7 @@ impl Default for ServerConfig {
             site_root: PathBuf::from("target/site"),
             own_site: "default".into(),
             request_timeout_secs: 30,
+            header_timeout_secs: 10,
         }
     }
 }
@@ -362,6 +365,9 @@ impl Config {
         }
         if self.controller.name.trim().is_empty() || self.controller.name.len() > 200 {
             return bad("controller.name must be 1-200 characters".into());
+        }
+        if !(1..=300).contains(&self.server.header_timeout_secs) {
+            return bad("server.header_timeout_secs must be between 1 and 300".into());
         }
         if !(1..=64).contains(&self.database.max_connections) {
             return bad("database.max_connections must be between 1 and 64".into());

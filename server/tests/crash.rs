@@ -103,7 +103,7 @@ async fn writer(
         let visitor = format!("{cycle:08x}{w:08x}{seq:016x}");
         let body = serde_json::json!({
             "site": "default",
-            "action": if seq % 2 == 0 { "accept_all" } else { "reject_all" },
+            "action": if seq.is_multiple_of(2) { "accept_all" } else { "reject_all" },
             "policy_version": "2023-07-05",
             "visitor_id": visitor,
         });
@@ -181,10 +181,8 @@ async fn acknowledged_consents_survive_sigkill_at_random_moments() {
 }
 
 async fn crash_cycles() {
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::random::<u64>());
+    let seed =
+        std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random::<u64>);
     eprintln!("crash test seed {seed} (replay with CRASH_SEED={seed})");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("tmp");

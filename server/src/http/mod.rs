@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let embed = Router::new()
         .fallback_service(ServeDir::new(state.config.server.site_root.join("embed")))
+        .layer(axum::middleware::from_fn(pages::impossible_file_names))
         // Embedding sites fetch the script on every first page view: let browsers and CDNs
         // keep it a few minutes, short enough that a fix reaches visitors quickly.
         .layer(SetResponseHeaderLayer::overriding(

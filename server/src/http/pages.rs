@@ -2,6 +2,7 @@
 
 use crate::state::AppState;
 use app::{shell, App};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{
@@ -30,4 +31,56 @@ pub fn mount(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .leptos_routes_with_context(state, routes, context.clone(), move || shell(options.clone()))
         // Static files of the built site (pkg/, demo/, locales/); anything else renders the 404 page.
         .fallback(file_and_error_handler_with_context::<AppState, _>(context, shell))
+}
+
+/// Longest file name the filesystem takes (NAME_MAX); longer ones fail with ENAMETOOLONG.
+const MAX_NAME: usize = 255;
+/// No static file's path is anywhere near this long.
+const MAX_PATH: usize = 1024;
+
+/// 404 for static-file paths no file can have: a NUL byte or an over-long name once
+/// percent-decoded. `ServeDir` answers those with an empty 500 (a NUL in a HEAD request, a
+/// name over 255 bytes) instead of saying there is no such file.
+pub async fn impossible_file_names(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let decoded = percent_decode(req.uri().path().as_bytes());
+    let impossible = decoded.len() > MAX_PATH
+        || decoded.contains(&0)
+        || decoded.split(|b| *b == b'/' || *b == b'\\').any(|name| name.len() > MAX_NAME);
+    if impossible {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    next.run(req).await
+}
+
+fn percent_decode(raw: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let escaped = match raw.get(i..i + 3) {
+            Some([b'%', h, l]) => hex(*h).zip(hex(*l)).map(|(h, l)| (h * 16 + l) as u8),
+            _ => None,
+        };
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(raw[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding_keeps_invalid_escapes() {
+        assert_eq!(percent_decode(b"/a%00b%2F%zz%4"), b"/a\0b/%zz%4");
+    }
 }

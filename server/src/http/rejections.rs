@@ -93,10 +93,13 @@ fn rejection(
     };
     let other = |code: &'static str, message: String| ApiError::Rejected { status, code, message };
     match status {
-        StatusCode::BAD_REQUEST => ApiError::bad_request("bad_request", with_detail("the request is malformed")),
-        StatusCode::NOT_FOUND => {
-            ApiError::not_found("not_found", "nothing is served at this path; the API is described at /api/docs")
+        StatusCode::BAD_REQUEST => {
+            ApiError::bad_request("bad_request", with_detail("the request is malformed"))
         }
+        StatusCode::NOT_FOUND => ApiError::not_found(
+            "not_found",
+            "nothing is served at this path; the API is described at /api/docs",
+        ),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed {
             message: match allow.filter(|a| !a.trim().is_empty()) {
                 Some(a) => format!("method {method} is not allowed here; allowed: {a}"),
@@ -107,7 +110,9 @@ fn rejection(
             "request_timeout",
             format!("the request was not complete within {timeout_secs} s; send the whole body at once"),
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => other("body_too_large", with_detail("the request body is too large")),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            other("body_too_large", with_detail("the request body is too large"))
+        }
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType {
             message: with_detail("the request body's Content-Type is not accepted here"),
         },
@@ -136,7 +141,8 @@ mod tests {
         assert!(e.to_string().contains("7 s"), "{e}");
         let e = rejection(StatusCode::BAD_REQUEST, &Method::GET, None, Some("Invalid URL".into()), 30);
         assert_eq!(e.to_string(), "the request is malformed: Invalid URL");
-        let e = rejection(StatusCode::INTERNAL_SERVER_ERROR, &Method::GET, None, Some("/secret/path".into()), 30);
+        let e =
+            rejection(StatusCode::INTERNAL_SERVER_ERROR, &Method::GET, None, Some("/secret/path".into()), 30);
         assert_eq!(e.to_string(), "internal error", "no detail of a server error reaches the client");
         let e = rejection(StatusCode::RANGE_NOT_SATISFIABLE, &Method::POST, None, None, 30);
         assert_eq!((e.status(), e.code()), (StatusCode::RANGE_NOT_SATISFIABLE, "rejected"));

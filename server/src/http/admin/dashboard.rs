@@ -42,7 +42,10 @@ pub async fn load(state: &AppState, caller: &Caller, q: DashboardQuery) -> Resul
     let from = match day(q.from.as_deref(), "from")? {
         Some(from) => from,
         None => to.checked_sub(Duration::days(DEFAULT_DAYS - 1)).ok_or_else(|| {
-            ApiError::bad_request("invalid_filter", "to is too early: the default period would start before -9999-01-01")
+            ApiError::bad_request(
+                "invalid_filter",
+                "to is too early: the default period would start before -9999-01-01",
+            )
         })?,
     };
     if from > to || (to - from).whole_days() >= MAX_DAYS {

@@ -137,10 +137,12 @@ pub fn download<F>(format: Format, name: &str, rx: tokio::sync::mpsc::Receiver<F
 where
     F: Into<Result<export::Chunk, crate::ledger::LedgerError>> + Send + 'static,
 {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    // Fused: a body may be polled again after its end (the gzip encoder does, for every
+    // client sending `Accept-Encoding: gzip`), and a bare `unfold` panics then.
+    let stream = futures_util::StreamExt::fuse(futures_util::stream::unfold(rx, |mut rx| async move {
         let item = rx.recv().await?.into();
         Some((item.map(|c| c.bytes).map_err(std::io::Error::other), rx))
-    });
+    }));
     let mut res = Body::from_stream(stream).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
