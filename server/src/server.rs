@@ -69,6 +69,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         rules,
         catalogs,
         flash: Arc::default(),
+        config_cache: Arc::default(),
     })
 }
 

@@ -19,6 +19,8 @@ pub struct AppState {
     /// One-time messages for the admin area (see `http::admin_ui`).
     pub flash: Arc<crate::http::admin_ui::FlashStore>,
     pub limits: Arc<crate::http::rate_limit::RateLimits>,
+    /// Rendered `/api/v1/config` answers for the current content.
+    pub config_cache: Arc<crate::http::api::ConfigCache>,
 }
 
 /// The currently published content. Swapped whole when a new version is published, so a

@@ -131,6 +131,95 @@ async fn config(
         }
     }
     let content = state.content.current();
+    let j = &ctx.jurisdiction;
+    let key = ConfigKey {
+        site: site.to_owned(),
+        language: ctx.catalog.language.clone(),
+        rule: j.id.clone(),
+        region: j.region.clone(),
+        gpc_signal: ctx.gpc_signal,
+    };
+    let (bytes, etag) = match state.config_cache.get(&content, &key) {
+        Some(hit) => hit,
+        None => {
+            let rendered = render_config(&state, &ctx, &content, site)?;
+            state.config_cache.put(&content, key, rendered.clone());
+            rendered
+        }
+    };
+    let cache = [
+        (header::CACHE_CONTROL, "private, no-cache".to_owned()),
+        (header::VARY, "Accept-Language, Sec-GPC".to_owned()),
+        (header::ETAG, etag.clone()),
+    ];
+    let matches = header_str(&headers, header::IF_NONE_MATCH)
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
+    }
+    Ok((cache, [(header::CONTENT_TYPE, "application/json".to_owned())], bytes).into_response())
+}
+
+/// What a config answer depends on besides the published content.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConfigKey {
+    site: String,
+    language: String,
+    rule: String,
+    region: Option<String>,
+    gpc_signal: bool,
+}
+
+/// Rendered config answers (body and ETag) per [`ConfigKey`], valid for one content
+/// snapshot: every embed's first page view asks for one, and they differ only by these keys.
+#[derive(Default)]
+pub struct ConfigCache(std::sync::Mutex<Option<ConfigEntries>>);
+
+struct ConfigEntries {
+    content: std::sync::Arc<app::model::SiteContent>,
+    answers: std::collections::HashMap<ConfigKey, (axum::body::Bytes, String)>,
+}
+
+/// Distinct answers kept at most (languages × rules × regions × GPC); beyond, start afresh.
+const CONFIG_CACHE_ENTRIES: usize = 4096;
+
+impl ConfigCache {
+    fn get(
+        &self,
+        content: &std::sync::Arc<app::model::SiteContent>,
+        key: &ConfigKey,
+    ) -> Option<(axum::body::Bytes, String)> {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        g.as_ref()
+            .filter(|e| std::sync::Arc::ptr_eq(&e.content, content))
+            .and_then(|e| e.answers.get(key).cloned())
+    }
+
+    fn put(
+        &self,
+        content: &std::sync::Arc<app::model::SiteContent>,
+        key: ConfigKey,
+        answer: (axum::body::Bytes, String),
+    ) {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = g.as_ref().is_none_or(|e| {
+            !std::sync::Arc::ptr_eq(&e.content, content) || e.answers.len() >= CONFIG_CACHE_ENTRIES
+        });
+        if stale {
+            *g = Some(ConfigEntries { content: content.clone(), answers: Default::default() });
+        }
+        if let Some(e) = g.as_mut() {
+            e.answers.insert(key, answer);
+        }
+    }
+}
+
+fn render_config(
+    state: &AppState,
+    ctx: &RequestContext,
+    content: &app::model::SiteContent,
+    site: &str,
+) -> Result<(axum::body::Bytes, String), ApiError> {
     let base = state.config.public_url();
     let t = |k: &str| ctx.t(k).to_owned();
     let categories: Vec<_> = content
@@ -143,8 +232,8 @@ async fn config(
                 .collect();
             json!({
                 "key": c.key,
-                "name": ctx.category_name(&content, &c.key),
-                "description": ctx.category_description(&content, &c.key),
+                "name": ctx.category_name(content, &c.key),
+                "description": ctx.category_description(content, &c.key),
                 "required": c.required,
                 "cookies": cookies,
             })
@@ -184,17 +273,7 @@ async fn config(
     // costs a 304 when nothing changed.
     let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let etag = format!("\"{}\"", &crate::content::sha256_hex(&bytes)[..32]);
-    let cache = [
-        (header::CACHE_CONTROL, "private, no-cache".to_owned()),
-        (header::VARY, "Accept-Language, Sec-GPC".to_owned()),
-        (header::ETAG, etag.clone()),
-    ];
-    let matches = header_str(&headers, header::IF_NONE_MATCH)
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if matches {
-        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
-    }
-    Ok((cache, [(header::CONTENT_TYPE, "application/json".to_owned())], bytes).into_response())
+    Ok((bytes.into(), etag))
 }
 
 /// Google Consent Mode v2 settings: the category mapping and one region-specific default

@@ -231,7 +231,23 @@ async fn write_on(
     batch: &[AppendJob],
 ) -> Result<Vec<Result<Record, LedgerError>>, BatchFailed> {
     let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.map_err(failed)?;
-    let mut prev = chain_tip(&mut tx).await?;
+    let prev = chain_tip(&mut tx).await?;
+    let next_id = appended(&mut tx).await? + 1;
+
+    // Fast path: the whole batch in a few multi-row INSERTs with the ids the chain order
+    // gives them. Any failure of a single record falls back to one savepoint per record.
+    let mut sp = sqlx::Connection::begin(&mut *tx).await.map_err(failed)?;
+    match insert_all(&mut sp, batch, prev, next_id).await {
+        Ok(records) => {
+            sp.commit().await.map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            return Ok(records.into_iter().map(Ok).collect());
+        }
+        Err(f @ BatchFailed { error: LedgerError::Unavailable(_), .. }) => return Err(f),
+        Err(_) => sp.rollback().await.map_err(failed)?,
+    }
+
+    let mut prev = prev;
     let mut out: Vec<Result<Record, LedgerError>> = Vec::with_capacity(batch.len());
     for job in batch {
         let mut sp = sqlx::Connection::begin(&mut *tx).await.map_err(failed)?;
@@ -260,6 +276,65 @@ async fn write_on(
     }
     tx.commit().await.map_err(failed)?;
     Ok(out)
+}
+
+/// Rows per INSERT statement: 21 parameters each, well below SQLite's 32 766.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Inserts the batch in chain order with explicit ids (`next_id`, `next_id + 1`, …), which is
+/// what AUTOINCREMENT would assign; one statement per [`ROWS_PER_INSERT`] records.
+async fn insert_all(
+    conn: &mut SqliteConnection,
+    batch: &[AppendJob],
+    mut prev: Hash,
+    next_id: i64,
+) -> Result<Vec<Record>, BatchFailed> {
+    let mut rows = Vec::with_capacity(batch.len());
+    for (i, job) in batch.iter().enumerate() {
+        let salt: [u8; 16] = rand::random();
+        let hash = chain::link(&prev, &stored_of(0, &job.record, salt))
+            .ok_or_else(|| LedgerError::Other("unhashable record".into()))?;
+        rows.push((next_id + i as i64, salt, hash, &job.record));
+        prev = hash;
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut sql = String::from(
+            "INSERT INTO consent_records (id, visitor_id, site, action, source, granted, denied, \
+             policy_version, registry_version, language, page, ip_reduced, ua_family, recorded_at, \
+             region, jurisdiction, rule_version, gpc_applied, expires_at, subject_salt, hash) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 { "" } else { "," });
+            sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        }
+        let mut q = sqlx::query(&sql);
+        for (id, salt, hash, r) in chunk {
+            q = q
+                .bind(*id)
+                .bind(r.visitor_id.as_bytes().to_vec())
+                .bind(&r.site)
+                .bind(r.action.as_str())
+                .bind(r.source.as_str())
+                .bind(r.granted.join(","))
+                .bind(r.denied.join(","))
+                .bind(&r.policy_version)
+                .bind(&r.registry_version)
+                .bind(&r.language)
+                .bind(&r.page)
+                .bind(&r.ip_reduced)
+                .bind(&r.ua_family)
+                .bind(r.recorded_at_ms)
+                .bind(&r.region)
+                .bind(&r.jurisdiction)
+                .bind(&r.rule_version)
+                .bind(i64::from(r.gpc_applied))
+                .bind(r.expires_at_ms)
+                .bind(salt.to_vec())
+                .bind(hash.to_vec());
+        }
+        q.execute(&mut *conn).await.map_err(failed)?;
+    }
+    Ok(rows.into_iter().map(|(id, _, _, r)| Record { id, data: r.clone() }).collect())
 }
 
 /// Computes the hash of rows that have none (rows from before the chain existed), in order.
