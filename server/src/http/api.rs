@@ -253,7 +253,7 @@ fn render_config(
         },
         "cookie": {"name": content.consent.cookie_name, "format": app::model::consent::COOKIE_FORMAT,
                    "consent_days": j.consent_days, "refusal_days": j.refusal_days},
-        "consent_mode": consent_mode(&state),
+        "consent_mode": consent_mode(state),
         "categories": categories,
         "texts": {
             "banner_title": t("banner.title"), "banner_body": t("banner.body"),
