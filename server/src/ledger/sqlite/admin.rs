@@ -52,19 +52,7 @@ pub(super) async fn search(
         sql.push_str(" AND at < ?");
         let _ = args.add(t);
     }
-    match page {
-        Page::Before(Some(id)) => {
-            sql.push_str(" AND id < ? ORDER BY id DESC");
-            let _ = args.add(id);
-        }
-        Page::Before(None) => sql.push_str(" ORDER BY id DESC"),
-        Page::After(id) => {
-            sql.push_str(" AND id > ? ORDER BY id ASC");
-            let _ = args.add(id);
-        }
-    }
-    sql.push_str(" LIMIT ?");
-    let _ = args.add(i64::from(limit));
+    super::keyset(&mut sql, &mut args, page, limit);
     let rows = sqlx::query_with(&sql, args).fetch_all(pool).await.map_err(map_err)?;
     rows.iter()
         .map(|r| {

@@ -128,6 +128,30 @@ pub(super) fn map_err(e: sqlx::Error) -> LedgerError {
     }
 }
 
+/// Appends the keyset condition, order and limit of `page` to a query ending in a WHERE clause.
+pub(super) fn keyset(
+    sql: &mut String,
+    args: &mut sqlx::sqlite::SqliteArguments<'static>,
+    page: super::Page,
+    limit: u32,
+) {
+    use sqlx::Arguments;
+    // Adding integers to SqliteArguments cannot fail.
+    match page {
+        super::Page::Before(Some(id)) => {
+            sql.push_str(" AND id < ? ORDER BY id DESC");
+            let _ = args.add(id);
+        }
+        super::Page::Before(None) => sql.push_str(" ORDER BY id DESC"),
+        super::Page::After(id) => {
+            sql.push_str(" AND id > ? ORDER BY id ASC");
+            let _ = args.add(id);
+        }
+    }
+    sql.push_str(" LIMIT ?");
+    let _ = args.add(i64::from(limit));
+}
+
 pub(super) fn now_ms() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
 }

@@ -120,47 +120,6 @@ fn stored_of(id: i64, r: &NewRecord, salt: [u8; 16]) -> StoredRecord {
     }
 }
 
-/// Inserts one record; its hash chains to `prev`. Database errors are returned unmapped so
-/// the writer can tell a read-only connection from other storage trouble.
-async fn insert(
-    conn: &mut SqliteConnection,
-    r: &NewRecord,
-    prev: &Hash,
-) -> Result<Result<(i64, Hash), sqlx::Error>, LedgerError> {
-    let salt: [u8; 16] = rand::random();
-    let stored = stored_of(0, r, salt);
-    let hash = chain::link(prev, &stored).ok_or_else(|| LedgerError::Other("unhashable record".into()))?;
-    let id = sqlx::query_scalar::<_, i64>(
-        "INSERT INTO consent_records (visitor_id, site, action, source, granted, denied, \
-         policy_version, registry_version, language, page, ip_reduced, ua_family, recorded_at, \
-         region, jurisdiction, rule_version, gpc_applied, expires_at, subject_salt, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(&r.visitor_id.as_bytes()[..])
-    .bind(&r.site)
-    .bind(r.action.as_str())
-    .bind(r.source.as_str())
-    .bind(r.granted.join(","))
-    .bind(r.denied.join(","))
-    .bind(&r.policy_version)
-    .bind(&r.registry_version)
-    .bind(&r.language)
-    .bind(&r.page)
-    .bind(&r.ip_reduced)
-    .bind(&r.ua_family)
-    .bind(r.recorded_at_ms)
-    .bind(&r.region)
-    .bind(&r.jurisdiction)
-    .bind(&r.rule_version)
-    .bind(i64::from(r.gpc_applied))
-    .bind(r.expires_at_ms)
-    .bind(&salt[..])
-    .bind(&hash[..])
-    .fetch_one(&mut *conn)
-    .await;
-    Ok(id.map(|id| (id, hash)))
-}
-
 /// The single writer. Takes every append waiting in the queue (up to [`MAX_BATCH`]), writes
 /// them in one `BEGIN IMMEDIATE` transaction — one fsync for all of them — and answers each
 /// request only after the COMMIT returned. A record that fails on its own (a constraint) is
@@ -241,36 +200,34 @@ async fn write_on(
         Ok(records) => {
             sp.commit().await.map_err(failed)?;
             tx.commit().await.map_err(failed)?;
-            return Ok(records.into_iter().map(Ok).collect());
+            return Ok(records.into_iter().map(|(r, _)| Ok(r)).collect());
         }
         Err(f @ BatchFailed { error: LedgerError::Unavailable(_), .. }) => return Err(f),
         Err(_) => sp.rollback().await.map_err(failed)?,
     }
 
-    let mut prev = prev;
+    // Slow path: each record under its own savepoint, so one bad record fails alone.
+    let (mut prev, mut next_id) = (prev, next_id);
     let mut out: Vec<Result<Record, LedgerError>> = Vec::with_capacity(batch.len());
     for job in batch {
         let mut sp = sqlx::Connection::begin(&mut *tx).await.map_err(failed)?;
-        match insert(&mut sp, &job.record, &prev).await {
-            Ok(Ok((id, hash))) => {
+        match insert_all(&mut sp, std::slice::from_ref(job), prev, next_id).await {
+            Ok(mut one) => {
                 sp.commit().await.map_err(failed)?;
-                prev = hash;
-                out.push(Ok(Record { id, data: job.record.clone() }));
-            }
-            Ok(Err(e)) => match failed(e) {
-                // Locked, full, read-only, I/O error: SQLite may have rolled back the whole
-                // transaction already, so there is no savepoint to return to, and nothing of
-                // this batch may be committed.
-                f @ BatchFailed { error: LedgerError::Unavailable(_), .. } => return Err(f),
-                // A constraint: this record alone fails.
-                BatchFailed { error, .. } => {
-                    sp.rollback().await.map_err(failed)?;
-                    out.push(Err(error));
+                if let Some((record, hash)) = one.pop() {
+                    prev = hash;
+                    next_id += 1;
+                    out.push(Ok(record));
                 }
-            },
-            Err(e) => {
+            }
+            // Locked, full, read-only, I/O error: SQLite may have rolled back the whole
+            // transaction already, so there is no savepoint to return to, and nothing of this
+            // batch may be committed.
+            Err(f @ BatchFailed { error: LedgerError::Unavailable(_), .. }) => return Err(f),
+            // A constraint: this record alone fails.
+            Err(f) => {
                 sp.rollback().await.map_err(failed)?;
-                out.push(Err(e));
+                out.push(Err(f.error));
             }
         }
     }
@@ -282,13 +239,14 @@ async fn write_on(
 const ROWS_PER_INSERT: usize = 500;
 
 /// Inserts the batch in chain order with explicit ids (`next_id`, `next_id + 1`, …), which is
-/// what AUTOINCREMENT would assign; one statement per [`ROWS_PER_INSERT`] records.
+/// what AUTOINCREMENT would assign; one statement per [`ROWS_PER_INSERT`] records. Returns
+/// each record with its hash.
 async fn insert_all(
     conn: &mut SqliteConnection,
     batch: &[AppendJob],
     mut prev: Hash,
     next_id: i64,
-) -> Result<Vec<Record>, BatchFailed> {
+) -> Result<Vec<(Record, Hash)>, BatchFailed> {
     let mut rows = Vec::with_capacity(batch.len());
     for (i, job) in batch.iter().enumerate() {
         let salt: [u8; 16] = rand::random();
@@ -334,7 +292,7 @@ async fn insert_all(
         }
         q.execute(&mut *conn).await.map_err(failed)?;
     }
-    Ok(rows.into_iter().map(|(id, _, _, r)| Record { id, data: r.clone() }).collect())
+    Ok(rows.into_iter().map(|(id, _, hash, r)| (Record { id, data: r.clone() }, hash)).collect())
 }
 
 /// Computes the hash of rows that have none (rows from before the chain existed), in order.
@@ -433,19 +391,7 @@ pub(super) async fn search(
     limit: u32,
 ) -> Result<Vec<StoredRecord>, LedgerError> {
     let (mut sql, mut args) = where_clause(f);
-    match page {
-        Page::Before(Some(id)) => {
-            sql.push_str(" AND id < ? ORDER BY id DESC");
-            let _ = args.add(id);
-        }
-        Page::Before(None) => sql.push_str(" ORDER BY id DESC"),
-        Page::After(id) => {
-            sql.push_str(" AND id > ? ORDER BY id ASC");
-            let _ = args.add(id);
-        }
-    }
-    sql.push_str(" LIMIT ?");
-    let _ = args.add(i64::from(limit));
+    super::keyset(&mut sql, &mut args, page, limit);
     let rows = sqlx::query_with(&format!("SELECT {COLUMNS} FROM consent_records{sql}"), args)
         .fetch_all(pool)
         .await
