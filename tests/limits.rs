@@ -153,3 +153,38 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let ok = reqwest::get(running.url("/healthz")).await.expect("get");
     assert_eq!(ok.status(), reqwest::StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_embed_script_is_served_precompressed_with_an_etag() {
+    let app = TestApp::new().await;
+    let source =
+        std::fs::read(accord_tests::workspace_root().join("public/embed/consent.js")).expect("source");
+    let get = |accept: Option<&'static str>, etag: Option<String>| {
+        let app = &app;
+        async move {
+            let mut req = Request::get("/embed/consent.js");
+            if let Some(a) = accept {
+                req = req.header("accept-encoding", a);
+            }
+            if let Some(e) = etag {
+                req = req.header("if-none-match", e);
+            }
+            app.send(req.body(Body::empty()).expect("request")).await
+        }
+    };
+    let plain = get(None, None).await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert_eq!(plain.body.as_ref(), source.as_slice(), "identity encoding serves the file as is");
+    assert_eq!(plain.header("cache-control"), Some("public, max-age=300"));
+    let gz = get(Some("br;q=1.0, gzip;q=0.8"), None).await;
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz.body.as_ref()), &mut unzipped)
+        .expect("gzip");
+    assert_eq!(unzipped, source, "the gzip body is the file");
+    let etag = gz.header("etag").expect("etag").to_owned();
+    assert_eq!(plain.header("etag"), Some(etag.as_str()), "one ETag for both encodings of one file");
+    let revalidated = get(Some("gzip"), Some(etag)).await;
+    assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+    assert!(revalidated.body.is_empty());
+}

@@ -351,14 +351,23 @@ impl Results {
                 "\n## Where the bytes are ({} records, `dbstat`)\n\n| b-tree | bytes | bytes/record |\n| --- | --- | --- |",
                 count(n)
             );
+            // Tables and indexes under half a byte per record are summed into one line.
+            let (mut rest, mut rest_n) = (0.0, 0);
             for p in parts {
                 let bytes = p["bytes"].as_f64().unwrap_or(0.0);
+                if bytes / n < 0.5 {
+                    rest += bytes;
+                    rest_n += 1;
+                    continue;
+                }
+                let name = p["name"].as_str().unwrap_or("?");
+                let _ = writeln!(s, "| {name} | {bytes:.0} | {:.1} |", bytes / n);
+            }
+            if rest_n > 0 {
                 let _ = writeln!(
                     s,
-                    "| {} | {:.0} | {:.1} |",
-                    p["name"].as_str().unwrap_or("?"),
-                    bytes,
-                    bytes / n
+                    "| {rest_n} other b-trees (content, tokens, audit log, …) | {rest:.0} | {:.1} |",
+                    rest / n
                 );
             }
         }

@@ -481,7 +481,7 @@ pub async fn run_storage(args: &RunArgs, results: &mut Results) -> Result<()> {
         "storage.dbstat",
         json!(parts.iter().map(|(name, bytes)| json!({"name": name, "bytes": bytes})).collect::<Vec<_>>()),
     );
-    for (name, bytes) in &parts {
+    for (name, bytes) in parts.iter().filter(|(_, b)| *b as f64 / n1 as f64 >= 0.5) {
         eprintln!("  {name}: {bytes} B ({:.1} B/record)", *bytes as f64 / n1 as f64);
     }
     results.set("storage.avg_column_length", column_lengths(&ledger).await?);

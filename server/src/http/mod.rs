@@ -5,6 +5,7 @@ pub mod admin_ui;
 pub mod api;
 pub mod client;
 pub mod context;
+pub mod embed;
 pub mod forms;
 pub mod health;
 pub mod openapi;
@@ -28,8 +29,19 @@ use tower_http::trace::TraceLayer;
 /// Builds the complete application. Tests call this with their own state.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
-    let embed = Router::new()
-        .fallback_service(ServeDir::new(state.config.server.site_root.join("embed")))
+    let embed_dir = state.config.server.site_root.join("embed");
+    let mut embed = Router::new();
+    if let Some(script) = embed::EmbedScript::load(&embed_dir) {
+        embed = embed.route(
+            &format!("/{}", embed::SCRIPT),
+            get(move |headers: axum::http::HeaderMap| {
+                let script = script.clone();
+                async move { script.respond(&headers) }
+            }),
+        );
+    }
+    let embed = embed
+        .fallback_service(ServeDir::new(embed_dir))
         .layer(axum::middleware::from_fn(pages::impossible_file_names))
         // Embedding sites fetch the script on every first page view: let browsers and CDNs
         // keep it a few minutes, short enough that a fix reaches visitors quickly.
