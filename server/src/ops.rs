@@ -140,10 +140,7 @@ pub async fn purge(config: &Config, days: Option<u32>) -> Result<(), StartError>
     }
     let ledger = open_ledger(config).await?;
     let r = crate::retention::purge_with(ledger.as_ref(), days).await?;
-    let detail = match r.through_id {
-        Some(id) => format!("{} record(s) older than {days} days purged through id {id}", r.purged),
-        None => format!("nothing older than {days} days"),
-    };
+    let detail = crate::retention::describe(&r, days);
     audit::append(ledger.as_ref(), Actor::Cli, "purge", "consent records".into(), detail.clone(), None)
         .await?;
     println!("{detail}");

@@ -18,13 +18,10 @@ pub async fn purge(state: &AppState) -> Result<PurgeReport, LedgerError> {
     purge_with(state.ledger.as_ref(), state.config.retention.days).await
 }
 
-pub fn describe(r: &PurgeReport, state: &AppState) -> String {
+pub fn describe(r: &PurgeReport, days: u32) -> String {
     match r.through_id {
-        Some(id) => format!(
-            "{} record(s) older than {} days purged through id {id}",
-            r.purged, state.config.retention.days
-        ),
-        None => format!("nothing older than {} days", state.config.retention.days),
+        Some(id) => format!("{} record(s) older than {days} days purged through id {id}", r.purged),
+        None => format!("nothing older than {days} days"),
     }
 }
 
@@ -47,7 +44,7 @@ pub fn spawn_scheduled(state: AppState) {
                 Ok(r) => {
                     tracing::info!(purged = r.purged, through = ?r.through_id, "scheduled retention purge");
                     if r.purged > 0 {
-                        let detail = describe(&r, &state);
+                        let detail = describe(&r, state.config.retention.days);
                         if let Err(e) = crate::audit::record(
                             &state,
                             crate::audit::Actor::System,

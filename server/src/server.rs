@@ -58,7 +58,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let geo = Arc::new(crate::geo::Geo::new(&config.geo));
     let rules = Arc::new(crate::rules::Rules::new(config.rules.clone()));
     let catalogs = Arc::new(crate::i18n::Catalogs::load()?);
-    let limits = Arc::new(crate::http::rate_limit::RateLimits::new(&config.rate_limit));
+    let limits = Arc::new(crate::http::rate_limit::RateLimits::new(&config.rate_limit, &config.sites));
     Ok(AppState {
         limits,
         config: Arc::new(config),

@@ -152,6 +152,25 @@ impl Caller {
     }
 }
 
+/// An open admin-area session from the request's cookie: the caller, its CSRF token and the
+/// stored hash of its id. None without a cookie or when the session ended or expired.
+pub struct SessionCaller {
+    pub caller: Caller,
+    pub csrf: String,
+    pub id_hash: String,
+}
+
+pub async fn session_caller(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    ip_reduced: Option<String>,
+) -> Result<Option<SessionCaller>, ApiError> {
+    let Some(id) = cookie_value(headers, SESSION_COOKIE) else { return Ok(None) };
+    let id_hash = hash_token(id);
+    let found = state.ledger.find_session(&id_hash, crate::audit::now_ms()).await?;
+    Ok(found.map(|s| SessionCaller { caller: Caller { token: s.token, ip_reduced }, csrf: s.csrf, id_hash }))
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -159,9 +178,8 @@ impl FromRequestParts<AppState> for Caller {
         let ip_reduced = admin_client(&parts.headers, &parts.extensions, state)?;
         let unauthorized = |m: &str| ApiError::Unauthorized { message: m.to_owned() };
         let Some(raw) = parts.headers.get(header::AUTHORIZATION) else {
-            if let Some(id) = cookie_value(&parts.headers, SESSION_COOKIE) {
-                let now = crate::audit::now_ms();
-                let session = state.ledger.find_session(&hash_token(id), now).await?.ok_or_else(|| {
+            if cookie_value(&parts.headers, SESSION_COOKIE).is_some() {
+                let session = session_caller(state, &parts.headers, ip_reduced).await?.ok_or_else(|| {
                     unauthorized("the admin session has ended; sign in again at /admin/sign-in")
                 })?;
                 let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD);
@@ -175,7 +193,7 @@ impl FromRequestParts<AppState> for Caller {
                         ),
                     ));
                 }
-                return Ok(Self { token: session.token, ip_reduced });
+                return Ok(session.caller);
             }
             return Err(unauthorized(
                 "send `Authorization: Bearer <token>`; create a token with `accord token create`",

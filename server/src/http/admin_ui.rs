@@ -114,21 +114,6 @@ fn encode(v: &str) -> String {
     form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }
 
-/// The session behind the request's cookie, as a caller of the admin API functions.
-async fn session(
-    state: &AppState,
-    headers: &HeaderMap,
-    ip: Option<String>,
-) -> Result<Option<(Caller, String, String)>, ApiError> {
-    let Some(id) = cookie_value(headers, SESSION_COOKIE) else { return Ok(None) };
-    let id_hash = hash_token(id);
-    Ok(state
-        .ledger
-        .find_session(&id_hash, now_ms())
-        .await?
-        .map(|s| (Caller { token: s.token, ip_reduced: ip }, s.csrf, id_hash)))
-}
-
 /// Loader middleware for GET /admin pages.
 pub async fn load(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if req.method() != Method::GET || !is_admin_path(req.uri().path()) {
@@ -174,7 +159,9 @@ async fn prepare(
         req.extensions_mut().insert(page);
         return Ok(None);
     }
-    let Some((caller, csrf, id_hash)) = session(state, req.headers(), ip).await? else {
+    let Some(auth::SessionCaller { caller, csrf, id_hash }) =
+        auth::session_caller(state, req.headers(), ip).await?
+    else {
         let here = match &raw_query {
             Some(q) => format!("{path}?{q}"),
             None => path.clone(),
@@ -246,8 +233,8 @@ async fn checked(
     fields: &HashMap<String, String>,
 ) -> Result<(Caller, String), ApiError> {
     let ip = admin_client(headers, ext, state)?;
-    let (caller, csrf, id_hash) =
-        session(state, headers, ip).await?.ok_or_else(|| ApiError::Unauthorized {
+    let auth::SessionCaller { caller, csrf, id_hash } =
+        auth::session_caller(state, headers, ip).await?.ok_or_else(|| ApiError::Unauthorized {
             message: "the admin session has ended; sign in again at /admin/sign-in".into(),
         })?;
     if !fields.get("csrf").is_some_and(|c| same_secret(c, &csrf)) {
@@ -348,19 +335,12 @@ async fn create_token(State(state): State<AppState>, req: Request) -> Result<Res
     .await
 }
 
-fn path_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or_else(|| ApiError::bad_request("invalid_token_id", "a token id is a positive integer"))
-}
-
 async fn rotate_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id)?;
+    let id = manage::token_id(&id)?;
     act(state, req, "/admin/tokens", move |state, caller, _| async move {
         let t = manage::rotate(&state, &caller, id).await?;
         Ok(Flash {
@@ -376,7 +356,7 @@ async fn revoke_token(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id)?;
+    let id = manage::token_id(&id)?;
     act(state, req, "/admin/tokens", move |state, caller, _| async move {
         manage::revoke(&state, &caller, id).await?;
         Ok(message(format!("Token {id} revoked.")))
@@ -401,7 +381,7 @@ async fn erase(State(state): State<AppState>, req: Request) -> Result<Response, 
 async fn purge(State(state): State<AppState>, req: Request) -> Result<Response, ApiError> {
     act(state, req, "/admin", |state, caller, _| async move {
         let r = manage::run_purge(&state, &caller).await?;
-        Ok(message(crate::retention::describe(&r, &state)))
+        Ok(message(crate::retention::describe(&r, state.config.retention.days)))
     })
     .await
 }

@@ -77,9 +77,7 @@ fn parse_visitor(raw: &str) -> Result<VisitorId, ApiError> {
     })
 }
 
-fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
+use crate::audit::now_ms;
 
 /// GET /config — everything the banner needs to render.
 #[utoipa::path(

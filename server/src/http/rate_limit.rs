@@ -2,7 +2,7 @@
 //! flooding cannot starve the others (GCRA token buckets from `governor`). Over the limit:
 //! 429 with `Retry-After` and the usual JSON error.
 
-use crate::config::RateLimitConfig;
+use crate::config::{OriginPattern, RateLimitConfig, SiteConfig};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
@@ -21,6 +21,9 @@ const SWEEP_EVERY: u64 = 10_000;
 pub struct RateLimits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_site: Option<DefaultKeyedRateLimiter<String>>,
+    /// Each site's origin patterns, parsed once: the embed's POSTs name their site only by
+    /// their `Origin`.
+    origins: Vec<(String, Vec<OriginPattern>)>,
     checks: AtomicU64,
 }
 
@@ -29,9 +32,13 @@ fn quota(per_second: u32, burst: u32) -> Option<Quota> {
 }
 
 impl RateLimits {
-    pub fn new(c: &RateLimitConfig) -> Self {
+    pub fn new(c: &RateLimitConfig, sites: &[SiteConfig]) -> Self {
         let on = |q: Option<Quota>| q.filter(|_| c.enabled);
         Self {
+            origins: sites
+                .iter()
+                .map(|s| (s.id.clone(), s.origins.iter().filter_map(|o| OriginPattern::parse(o)).collect()))
+                .collect(),
             per_ip: on(quota(c.per_ip_per_second, c.per_ip_burst)).map(RateLimiter::keyed),
             per_site: on(quota(c.per_site_per_second, c.per_site_burst)).map(RateLimiter::keyed),
             checks: AtomicU64::new(0),
@@ -90,13 +97,11 @@ fn site_of(state: &AppState, req: &Request) -> Option<String> {
     }
     let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
     state
-        .config
-        .sites
+        .limits
+        .origins
         .iter()
-        .find(|s| {
-            s.origins.iter().filter_map(|o| crate::config::OriginPattern::parse(o)).any(|p| p.matches(origin))
-        })
-        .map(|s| s.id.clone())
+        .find(|(_, patterns)| patterns.iter().any(|p| p.matches(origin)))
+        .map(|(id, _)| id.clone())
 }
 
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -79,20 +79,21 @@ pub async fn erase(
     Client(client): Client,
 ) -> Result<Response, ApiError> {
     same_origin(&headers)?;
-    let erased = match visitor(&state, &cookies) {
-        Some(v) => Some(state.ledger.erase_visitor(v).await?),
-        None => None,
+    let n = match visitor(&state, &cookies) {
+        Some(v) => erase_by_id(&state, v, client.ip_reduced).await?,
+        None => {
+            audit::record(
+                &state,
+                Actor::Visitor,
+                "visitor.erase",
+                "own records".into(),
+                "0 record(s) unlinked".into(),
+                client.ip_reduced,
+            )
+            .await?;
+            0
+        }
     };
-    let n = erased.unwrap_or(0);
-    audit::record(
-        &state,
-        Actor::Visitor,
-        "visitor.erase",
-        "own records".into(),
-        format!("{n} record(s) unlinked"),
-        client.ip_reduced,
-    )
-    .await?;
     let name = state.content.current().consent.cookie_name.clone();
     let mut gone = Cookie::build((name, "")).path("/").same_site(SameSite::Lax).build();
     gone.make_removal();
@@ -109,7 +110,7 @@ pub async fn erase_by_id(state: &AppState, v: VisitorId, ip: Option<String>) -> 
         state,
         Actor::Visitor,
         "visitor.erase",
-        "own records (API)".into(),
+        "own records".into(),
         format!("{n} record(s) unlinked"),
         ip,
     )

@@ -118,7 +118,7 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(create(&state, &caller, &b.name, b.role).await?)))
 }
 
-fn token_id(raw: &str) -> Result<i64, ApiError> {
+pub fn token_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse()
         .ok()
         .filter(|i| *i > 0)
@@ -243,7 +243,14 @@ pub async fn erase_visitor(
 pub async fn run_purge(state: &AppState, caller: &Caller) -> Result<PurgeReport, ApiError> {
     caller.require_admin()?;
     let report = crate::retention::purge(state).await?;
-    caller.audit(state, "purge", "consent records", crate::retention::describe(&report, state)).await?;
+    caller
+        .audit(
+            state,
+            "purge",
+            "consent records",
+            crate::retention::describe(&report, state.config.retention.days),
+        )
+        .await?;
     Ok(report)
 }
 
