@@ -563,13 +563,23 @@ async fn preflight(accord: SocketAddr, hello: SocketAddr) -> Result<()> {
     if r.status != StatusCode::CREATED {
         bail!("preflight: hello POST / answered {}", r.status);
     }
-    for path in ["/", "/config"] {
+    for path in ["/", "/config", "/script"] {
         let r = send(&mut h, get(hello, path, false)).await?;
         if r.status != StatusCode::OK {
             bail!("preflight: hello GET {path} answered {}", r.status);
         }
     }
     Ok(())
+}
+
+/// The uncompressed body of a GET that must answer 200.
+async fn fetch_plain(addr: SocketAddr, path: &str) -> Result<Bytes> {
+    let mut c = connect(addr).await?;
+    let r = send(&mut c, get(addr, path, false)).await?;
+    if r.status != StatusCode::OK {
+        bail!("GET {path} answered {}", r.status);
+    }
+    Ok(r.body)
 }
 
 /// `GET /api/v1/ledger/head` → records ever appended.
@@ -649,8 +659,14 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
         .args(["--log", "info", "serve", "--bind", "127.0.0.1:0", "--site-root"])
         .arg(&site);
     let mut accord = Server::start("accord", cmd)?;
+    // The ceiling serves the same documents: Accord's config answer for the benchmark's
+    // request, and the same embed script.
+    let ceiling_config = dir.path().join("ceiling-config.json");
+    let body = fetch_plain(accord.addr, "/api/v1/config?site=default").await?;
+    std::fs::write(&ceiling_config, body).context("write the ceiling's config document")?;
     let mut hello_cmd = Command::new(std::env::current_exe().context("current exe")?);
-    hello_cmd.args(["hello", "--bind", "127.0.0.1:0"]);
+    hello_cmd.args(["hello", "--bind", "127.0.0.1:0", "--config-file"]).arg(&ceiling_config);
+    hello_cmd.arg("--script-file").arg(site.join("embed/consent.js"));
     let mut hello = Server::start("hello", hello_cmd)?;
     eprintln!(
         "accord {} (pid {}, embed script from {}), hello {} (pid {})",
@@ -701,9 +717,10 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
     let ids = Arc::new(ids);
     let (ceil_get, _) = closed!(static_get("ceiling GET", "hello", hello.addr, "/", false));
     let (d, _) = closed!(decisions(accord.addr, ids.clone()));
-    let (ceil_cfg, _) = closed!(static_get("ceiling GET config", "hello", hello.addr, "/config", false));
+    let (ceil_cfg, _) = closed!(static_get("ceiling GET config", "hello", hello.addr, "/config", true));
     let (c, _) =
         closed!(static_get("banner config", "accord", accord.addr, "/api/v1/config?site=default", true));
+    let (ceil_script, _) = closed!(static_get("ceiling GET script", "hello", hello.addr, "/script", true));
     let (s, _) = closed!(static_get("embed script", "accord", accord.addr, "/embed/consent.js", true));
 
     let rate = 0.8 * w.rps;
@@ -744,7 +761,7 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
     results.set("rss.hello_peak_kib", serde_json::json!(hello_hwm));
     eprintln!("accord peak RSS {:.1} MiB (hello {:.1} MiB)", hwm as f64 / 1024.0, hello_hwm as f64 / 1024.0);
 
-    results.phases = vec![ceil_post, w, o, ceil_get, d, ceil_cfg, c, s];
+    results.phases = vec![ceil_post, w, o, ceil_get, d, ceil_cfg, c, ceil_script, s];
     accord.stop()?;
     hello.stop()?;
     Ok(())

@@ -28,10 +28,17 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The ceiling: a bare axum server (GET / "hello", GET /config static JSON, POST / JSON → 201).
+    /// The ceiling: a bare axum server (GET / "hello", GET /config and /script: files served
+    /// from memory, POST / JSON → 201).
     Hello {
         #[arg(long, default_value = "127.0.0.1:0")]
         bind: SocketAddr,
+        /// Serve this file at GET /config, gzip-compressed once (else a small stand-in JSON).
+        #[arg(long)]
+        config_file: Option<PathBuf>,
+        /// Serve this file at GET /script, gzip-compressed once.
+        #[arg(long)]
+        script_file: Option<PathBuf>,
     },
     /// The whole benchmark: HTTP phases against Accord and the ceiling, then storage.
     Run(RunArgs),
@@ -101,7 +108,9 @@ pub fn workspace_root() -> PathBuf {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Hello { bind } => hello::main(bind),
+        Command::Hello { bind, config_file, script_file } => {
+            hello::main(bind, config_file.as_deref(), script_file.as_deref())
+        }
         Command::Run(args) => run(args),
     };
     match result {

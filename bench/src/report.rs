@@ -180,7 +180,7 @@ impl Results {
         let reads = [
             ("decision reads", "decision reads/s", "ceiling GET", "≥ 70 % of ceiling"),
             ("banner config", "banner config/s (gzip)", "ceiling GET config", "≥ 70 % (read target)"),
-            ("embed script", "embed script/s (gzip)", "ceiling GET", "≥ 70 % (read target)"),
+            ("embed script", "embed script/s (gzip)", "ceiling GET script", "≥ 70 % (read target)"),
         ];
         for (name, label, ceiling, target) in reads {
             if let (Some(p), Some((a, b, r))) =

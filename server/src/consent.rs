@@ -2,7 +2,7 @@
 //! API gives. Pure functions over the published content; no I/O.
 
 use crate::error::ApiError;
-use crate::ledger::{NewRecord, Record};
+use crate::ledger::{LatestDecision, NewRecord, Record};
 use app::model::consent::is_policy_version;
 use app::model::{Action, ConsentCookie, Jurisdiction, SiteContent, Source, VisitorId};
 use serde::Serialize;
@@ -342,14 +342,14 @@ impl DecisionView {
     pub fn new(
         visitor: VisitorId,
         site: &str,
-        latest: Option<&Record>,
+        latest: Option<&LatestDecision>,
         content: &SiteContent,
         now_ms: i64,
         category: Option<&str>,
         fallback: (&Jurisdiction, bool),
     ) -> Self {
         let valid_record = latest.filter(|r| {
-            content.valid_policy_versions.contains(&r.data.policy_version) && now_ms < r.data.expires_at_ms
+            content.valid_policy_versions.contains(&r.policy_version) && now_ms < r.expires_at_ms
         });
         let (j, gpc_signal) = fallback;
         let sale_off = |k: &String| gpc_signal && j.gpc && j.sale_categories.contains(k);
@@ -358,7 +358,7 @@ impl DecisionView {
             .iter()
             .map(|c| {
                 let on = match valid_record {
-                    Some(r) => r.data.granted.contains(&c.key),
+                    Some(r) => r.granted.contains(&c.key),
                     None => j.defaults.contains(&c.key) && !sale_off(&c.key),
                 };
                 (c.key.clone(), c.required || on)
@@ -371,14 +371,14 @@ impl DecisionView {
             decided: latest.is_some(),
             valid: valid_record.is_some(),
             record_id: latest.map(|r| r.id),
-            action: latest.map(|r| r.data.action),
-            policy_version: latest.map(|r| r.data.policy_version.clone()),
-            recorded_at: latest.map(|r| rfc3339_ms(r.data.recorded_at_ms)),
-            expires_at: latest.map(|r| rfc3339_ms(r.data.expires_at_ms)),
-            jurisdiction: latest.map(|r| r.data.jurisdiction.clone()),
-            region: latest.and_then(|r| r.data.region.clone()),
-            rule_version: latest.map(|r| r.data.rule_version.clone()),
-            gpc_applied: latest.is_some_and(|r| r.data.gpc_applied),
+            action: latest.map(|r| r.action),
+            policy_version: latest.map(|r| r.policy_version.clone()),
+            recorded_at: latest.map(|r| rfc3339_ms(r.recorded_at_ms)),
+            expires_at: latest.map(|r| rfc3339_ms(r.expires_at_ms)),
+            jurisdiction: latest.map(|r| r.jurisdiction.clone()),
+            region: latest.and_then(|r| r.region.clone()),
+            rule_version: latest.map(|r| r.rule_version.clone()),
+            gpc_applied: latest.is_some_and(|r| r.gpc_applied),
             current_policy_version: content.policy.version.clone(),
             categories,
             allowed,

@@ -59,7 +59,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let rules = Arc::new(crate::rules::Rules::new(config.rules.clone()));
     let catalogs = Arc::new(crate::i18n::Catalogs::load()?);
     let limits = Arc::new(crate::http::rate_limit::RateLimits::new(&config.rate_limit, &config.sites));
-    Ok(AppState {
+    Ok(AppState::new(crate::state::Shared {
         limits,
         config: Arc::new(config),
         ledger,
@@ -70,7 +70,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         catalogs,
         flash: Arc::default(),
         config_cache: Arc::default(),
-    })
+    }))
 }
 
 /// `accord migrate`

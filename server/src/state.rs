@@ -7,8 +7,41 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::sync::{Arc, RwLock};
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Cloned for every middleware layer of every request, so it is one `Arc` (a single
+/// reference-count increment) rather than a dozen fields with owned strings.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+
+    /// The same state over another ledger (tests use it to share an engine they also hold).
+    pub fn with_ledger(self, ledger: Arc<dyn Ledger>) -> Self {
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        shared.ledger = ledger;
+        Self::new(shared)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// leptos_axum's file and error handlers take the options from the router state.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Everything the handlers share; reached through [`AppState`].
+#[derive(Clone)]
+pub struct Shared {
     pub config: Arc<Config>,
     pub ledger: Arc<dyn Ledger>,
     pub content: ContentHandle,

@@ -409,7 +409,7 @@ async fn size_cap_full_and_recovery(dir: &Path) {
 /// connections first (as after an idle period).
 async fn start_with_reachable_pool(db: &Path) -> (Server, SqliteLedger) {
     let config = config(db);
-    let mut state = accord::server::build_state(config.clone()).await.expect("state");
+    let state = accord::server::build_state(config.clone()).await.expect("state");
     let ledger = SqliteLedger::open_with(
         db,
         &SqliteOptions {
@@ -421,7 +421,7 @@ async fn start_with_reachable_pool(db: &Path) -> (Server, SqliteLedger) {
     .await
     .expect("open");
     // Replacing the ledger drops the one build_state opened (its connections close).
-    state.ledger = Arc::new(ledger.clone());
+    let state = state.with_ledger(Arc::new(ledger.clone()));
     (Server::start(state).await, ledger)
 }
 

@@ -1,7 +1,9 @@
 //! The JSON consent API under `/api/v1`. Contract: `docs/contracts.md`.
 
 use super::client::Client;
+use super::context::Negotiated;
 use super::openapi as doc;
+use super::precompressed::Precompressed;
 use super::request::{self, header_str};
 use crate::config::OriginPattern;
 use crate::consent::{self, Choice, DecisionView, RecordView};
@@ -12,10 +14,9 @@ use app::model::{Action, Source, VisitorId};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::Extension;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -113,7 +114,7 @@ use crate::audit::now_ms;
 )]
 async fn config(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    Negotiated(ctx): Negotiated,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<axum::response::Response, ApiError> {
@@ -137,25 +138,20 @@ async fn config(
         region: j.region.clone(),
         gpc_signal: ctx.gpc_signal,
     };
-    let (bytes, etag) = match state.config_cache.get(&content, &key) {
+    let answer = match state.config_cache.get(&content, &key) {
         Some(hit) => hit,
         None => {
-            let rendered = render_config(&state, &ctx, &content, site)?;
+            let rendered = std::sync::Arc::new(render_config(&state, &ctx, &content, site)?);
             state.config_cache.put(&content, key, rendered.clone());
             rendered
         }
     };
-    let cache = [
-        (header::CACHE_CONTROL, "private, no-cache".to_owned()),
-        (header::VARY, "Accept-Language, Sec-GPC".to_owned()),
-        (header::ETAG, etag.clone()),
-    ];
-    let matches = header_str(&headers, header::IF_NONE_MATCH)
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if matches {
-        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
-    }
-    Ok((cache, [(header::CONTENT_TYPE, "application/json".to_owned())], bytes).into_response())
+    // The answer depends on the caller's address, language and GPC signal (never for shared
+    // caches) and must change the moment a policy is published: revalidate every time, which
+    // costs a 304 when nothing changed.
+    let mut res = answer.respond(&headers, "application/json", "Accept-Encoding, Accept-Language, Sec-GPC");
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    Ok(res)
 }
 
 /// What a config answer depends on besides the published content.
@@ -175,7 +171,7 @@ pub struct ConfigCache(std::sync::Mutex<Option<ConfigEntries>>);
 
 struct ConfigEntries {
     content: std::sync::Arc<app::model::SiteContent>,
-    answers: std::collections::HashMap<ConfigKey, (axum::body::Bytes, String)>,
+    answers: std::collections::HashMap<ConfigKey, std::sync::Arc<Precompressed>>,
 }
 
 /// Distinct answers kept at most (languages × rules × regions × GPC); beyond, start afresh.
@@ -186,7 +182,7 @@ impl ConfigCache {
         &self,
         content: &std::sync::Arc<app::model::SiteContent>,
         key: &ConfigKey,
-    ) -> Option<(axum::body::Bytes, String)> {
+    ) -> Option<std::sync::Arc<Precompressed>> {
         let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         g.as_ref()
             .filter(|e| std::sync::Arc::ptr_eq(&e.content, content))
@@ -197,7 +193,7 @@ impl ConfigCache {
         &self,
         content: &std::sync::Arc<app::model::SiteContent>,
         key: ConfigKey,
-        answer: (axum::body::Bytes, String),
+        answer: std::sync::Arc<Precompressed>,
     ) {
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let stale = g.as_ref().is_none_or(|e| {
@@ -217,7 +213,7 @@ fn render_config(
     ctx: &RequestContext,
     content: &app::model::SiteContent,
     site: &str,
-) -> Result<(axum::body::Bytes, String), ApiError> {
+) -> Result<Precompressed, ApiError> {
     let base = state.config.public_url();
     let t = |k: &str| ctx.t(k).to_owned();
     let categories: Vec<_> = content
@@ -266,12 +262,8 @@ fn render_config(
         },
         "urls": {"privacy": format!("{base}/privacy"), "cookies": format!("{base}/cookies"), "preferences": format!("{base}/preferences")},
     });
-    // The answer depends on the caller's address, language and GPC signal (never for shared
-    // caches) and must change the moment a policy is published: revalidate every time, which
-    // costs a 304 when nothing changed.
     let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let etag = format!("\"{}\"", &crate::content::sha256_hex(&bytes)[..32]);
-    Ok((bytes.into(), etag))
+    Precompressed::new(bytes).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// Google Consent Mode v2 settings: the category mapping and one region-specific default
@@ -412,7 +404,7 @@ fn check_origin(headers: &HeaderMap, site: &crate::config::SiteConfig) -> Result
 )]
 async fn record(
     State(state): State<AppState>,
-    Extension(ctx): Extension<RequestContext>,
+    Negotiated(ctx): Negotiated,
     Client(client): Client,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,

@@ -52,7 +52,7 @@ fn return_path(raw: Option<&str>) -> String {
 
 pub async fn submit(
     State(state): State<AppState>,
-    axum::Extension(ctx): axum::Extension<app::model::RequestContext>,
+    super::context::Negotiated(ctx): super::context::Negotiated,
     Client(client): Client,
     cookies: Cookies,
     headers: HeaderMap,

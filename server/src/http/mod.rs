@@ -10,6 +10,7 @@ pub mod forms;
 pub mod health;
 pub mod openapi;
 pub mod pages;
+pub mod precompressed;
 pub mod rate_limit;
 pub mod rejections;
 pub(crate) mod request;
@@ -26,30 +27,42 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+/// Answers worth compressing per request: pages, exports, large JSON. Small API answers
+/// (a decision is ~500 bytes) gain a few hundred bytes and cost a deflate run each; the embed
+/// script and banner configs arrive already compressed (`http::precompressed`).
+fn compressible() -> impl tower_http::compression::Predicate {
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    SizeAbove::new(1024)
+        .and(NotForContentType::GRPC)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::SSE)
+}
+
 /// Builds the complete application. Tests call this with their own state.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let embed_dir = state.config.server.site_root.join("embed");
-    let mut embed = Router::new();
-    if let Some(script) = embed::EmbedScript::load(&embed_dir) {
-        embed = embed.route(
-            &format!("/{}", embed::SCRIPT),
+    // Every first page view on every embedding site asks for the script: its own route, in
+    // front of the static-file service and its layers.
+    let script = embed::EmbedScript::load(&embed_dir);
+    let embed = Router::new()
+        .fallback_service(ServeDir::new(embed_dir))
+        .layer(axum::middleware::from_fn(pages::impossible_file_names))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(embed::CACHE_CONTROL),
+        ));
+    let mut app = Router::new();
+    if let Some(script) = script {
+        app = app.route(
+            &format!("/embed/{}", embed::SCRIPT),
             get(move |headers: axum::http::HeaderMap| {
                 let script = script.clone();
                 async move { script.respond(&headers) }
             }),
         );
     }
-    let embed = embed
-        .fallback_service(ServeDir::new(embed_dir))
-        .layer(axum::middleware::from_fn(pages::impossible_file_names))
-        // Embedding sites fetch the script on every first page view: let browsers and CDNs
-        // keep it a few minutes, short enough that a fix reaches visitors quickly.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=300"),
-        ));
-    let app = Router::new()
+    let app = app
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/gpc.json", get(health::gpc_json))
@@ -65,19 +78,25 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::docs_ui())
         .nest("/api/v1", api::routes(&state))
         .nest("/embed", embed);
-    pages::mount(app, &state)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), admin_ui::load))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), context::attach))
-        .layer(tower_cookies::CookieManagerLayer::new())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
-        .layer(CompressionLayer::new())
+    let routes = pages::mount(app, &state).with_state(state.clone());
+    // Wrapped around the finished router rather than added with `Router::layer`: that boxes
+    // every route at every layer, and each middleware then clones the boxed stack beneath it
+    // on every request (quadratic in the layers). Here a request costs one clone of a stack
+    // of plain structs.
+    let stack = tower::ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http())
+        // Outside the timeout, so its 408 gets the JSON error shape too.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rejections::json_errors))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        // Outside the timeout, so its 408 gets the JSON error shape too.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), rejections::json_errors))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(CompressionLayer::new().compress_when(compressible()))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
+        .layer(tower_cookies::CookieManagerLayer::new())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), context::attach))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
+        .layer(axum::middleware::from_fn_with_state(state, admin_ui::load))
+        .service(routes);
+    Router::new().fallback_service(stack)
 }

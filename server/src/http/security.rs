@@ -15,21 +15,21 @@ const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'sel
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_owned();
+    let path = req.uri().path();
+    // The demo page stands in for a third-party site and the embed script runs on such sites;
+    // neither is Accord's to restrict.
+    let foreign = path.starts_with("/demo") || path.starts_with("/embed");
+    let csp = if path.starts_with("/api/docs") { DOCS_CSP } else { API_CSP };
     let mut res = next.run(req).await;
-    let tls = state.config.public_url().starts_with("https://");
+    let tls = state.config.server.public_url.as_deref().is_some_and(|u| u.starts_with("https://"));
     let h = res.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
         h.entry(name).or_insert(HeaderValue::from_static(value));
     };
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::REFERRER_POLICY, "strict-origin-when-cross-origin");
-    // The demo page stands in for a third-party site and the embed script runs on such sites;
-    // neither is Accord's to restrict.
-    let foreign = path.starts_with("/demo") || path.starts_with("/embed");
     if !foreign {
         set(h, header::X_FRAME_OPTIONS, "DENY");
-        let csp = if path.starts_with("/api/docs") { DOCS_CSP } else { API_CSP };
         set(h, header::CONTENT_SECURITY_POLICY, csp);
     }
     // HSTS only means something over TLS (a browser ignores it on plain http).

@@ -60,6 +60,39 @@ pub struct Record {
     pub data: NewRecord,
 }
 
+/// What a decision needs of a visitor's latest record (see [`Ledger::latest`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatestDecision {
+    pub id: i64,
+    pub action: Action,
+    pub granted: Vec<String>,
+    pub policy_version: String,
+    pub recorded_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub jurisdiction: String,
+    pub region: Option<String>,
+    pub rule_version: String,
+    pub gpc_applied: bool,
+}
+
+impl From<&Record> for LatestDecision {
+    fn from(r: &Record) -> Self {
+        let d = &r.data;
+        Self {
+            id: r.id,
+            action: d.action,
+            granted: d.granted.clone(),
+            policy_version: d.policy_version.clone(),
+            recorded_at_ms: d.recorded_at_ms,
+            expires_at_ms: d.expires_at_ms,
+            jurisdiction: d.jurisdiction.clone(),
+            region: d.region.clone(),
+            rule_version: d.rule_version.clone(),
+            gpc_applied: d.gpc_applied,
+        }
+    }
+}
+
 /// A record as stored: identifiers are None once erased; salt, commitment and hash are the
 /// record's part of the hash chain (see [`chain`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -270,7 +303,7 @@ pub trait Ledger: Send + Sync + 'static {
     /// Appends a record; returns only after it is durably committed.
     async fn append(&self, record: NewRecord) -> Result<Record, LedgerError>;
     /// The visitor's most recent record for a site.
-    async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<Record>, LedgerError>;
+    async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError>;
     /// The visitor's records for a site, oldest first, at most `limit`.
     async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError>;
 

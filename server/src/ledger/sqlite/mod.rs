@@ -2,13 +2,15 @@
 //! acknowledged consent survives a power cut, not only a process crash.
 
 mod admin;
+mod reader;
 mod records;
 
 pub use records::MAX_BATCH;
 
 use super::{
-    AuditEntry, AuditFilter, Head, Ledger, LedgerError, NewRecord, Page, PublishedPolicy, PublishedRegistry,
-    PublishedResponsibility, PurgeReport, Record, RecordFilter, Session, StatRow, StoredRecord, VerifyReport,
+    AuditEntry, AuditFilter, Head, LatestDecision, Ledger, LedgerError, NewRecord, Page, PublishedPolicy,
+    PublishedRegistry, PublishedResponsibility, PurgeReport, Record, RecordFilter, Session, StatRow,
+    StoredRecord, VerifyReport,
 };
 use app::model::{Category, CookieEntry, Party, VisitorId};
 use async_trait::async_trait;
@@ -29,6 +31,7 @@ const QUEUE: usize = 4096;
 pub struct SqliteLedger {
     pool: SqlitePool,
     writer: tokio::sync::mpsc::Sender<records::AppendJob>,
+    readers: std::sync::Arc<reader::Readers>,
 }
 
 /// How the database is opened (`[database]` in the configuration).
@@ -89,7 +92,9 @@ impl SqliteLedger {
             .map_err(map_err)?;
         let (writer, rx) = tokio::sync::mpsc::channel(QUEUE);
         tokio::spawn(records::writer(pool.clone(), rx));
-        Ok(Self { pool, writer })
+        let readers =
+            std::sync::Arc::new(reader::Readers::new(path, opts.busy_timeout, opts.max_connections as usize));
+        Ok(Self { pool, writer, readers })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -196,18 +201,8 @@ impl Ledger for SqliteLedger {
         answer.await.map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))?
     }
 
-    async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<Record>, LedgerError> {
-        let sql = format!(
-            "SELECT {} FROM consent_records WHERE visitor_id = ? AND site = ? ORDER BY id DESC LIMIT 1",
-            records::COLUMNS
-        );
-        let row = sqlx::query(&sql)
-            .bind(&visitor.as_bytes()[..])
-            .bind(site)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(row.as_ref().map(records::stored_from_row).transpose()?.and_then(StoredRecord::into_record))
+    async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError> {
+        self.readers.latest(visitor, site)
     }
 
     async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError> {

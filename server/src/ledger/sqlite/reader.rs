@@ -1,0 +1,112 @@
+//! Synchronous read connections for the hottest query: a visitor's latest decision, asked on
+//! every page view by sites' backends ("may I load analytics?"). Through sqlx's pool, each
+//! read is handed to the connection's own thread and back, and those two hand-offs cost
+//! several times the lookup itself. Here the lookup (an index seek, microseconds when the
+//! pages are cached) runs on the calling thread over a plain SQLite connection.
+//!
+//! Same file, same WAL: a read sees every committed record (the writer acknowledges only
+//! after COMMIT), so there is nothing to keep coherent. Connections are `query_only`.
+
+use crate::ledger::{LatestDecision, LedgerError};
+use app::model::{Action, VisitorId};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub struct Readers {
+    path: PathBuf,
+    busy_timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+    /// Idle connections kept; more may exist briefly under load (one per concurrent read).
+    keep: usize,
+}
+
+const LATEST: &str = "SELECT id, action, granted, policy_version, recorded_at, expires_at, jurisdiction, \
+     region, rule_version, gpc_applied FROM consent_records \
+     WHERE visitor_id = ?1 AND site = ?2 ORDER BY id DESC LIMIT 1";
+
+impl Readers {
+    pub fn new(path: &Path, busy_timeout: Duration, keep: usize) -> Self {
+        Self { path: path.to_owned(), busy_timeout, idle: Mutex::default(), keep: keep.max(1) }
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, LedgerError> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.open().map_err(map_err)?,
+        };
+        let result = f(&conn).map_err(map_err);
+        // A connection that failed may be broken (file replaced, I/O error): open afresh next time.
+        if result.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < self.keep {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+
+    pub fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError> {
+        let row = self.with(|c| {
+            c.prepare_cached(LATEST)?
+                .query_row(rusqlite::params![&visitor.as_bytes()[..], site], |r| {
+                    Ok((
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        LatestDecision {
+                            id: r.get(0)?,
+                            action: Action::AcceptAll,
+                            granted: Vec::new(),
+                            policy_version: r.get(3)?,
+                            recorded_at_ms: r.get(4)?,
+                            expires_at_ms: r.get(5)?,
+                            jurisdiction: r.get(6)?,
+                            region: r.get(7)?,
+                            rule_version: r.get(8)?,
+                            gpc_applied: r.get::<_, i64>(9)? == 1,
+                        },
+                    ))
+                })
+                .optional()
+        })?;
+        let Some((action, granted, mut d)) = row else { return Ok(None) };
+        d.action = Action::parse(&action)
+            .ok_or_else(|| LedgerError::Corrupt(format!("consent_records.action of record {}", d.id)))?;
+        d.granted = granted.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect();
+        Ok(Some(d))
+    }
+}
+
+/// The same classification as the pooled connections' errors: transient conditions are
+/// `Unavailable` (503 + Retry-After).
+fn map_err(e: rusqlite::Error) -> LedgerError {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(
+            DatabaseBusy
+            | DatabaseLocked
+            | OutOfMemory
+            | ReadOnly
+            | SystemIoFailure
+            | DiskFull
+            | CannotOpen
+            | FileLockingProtocolFailed,
+        ) => LedgerError::Unavailable(e.to_string()),
+        _ => match e {
+            rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
+                LedgerError::Corrupt(e.to_string())
+            }
+            _ => LedgerError::Other(e.to_string()),
+        },
+    }
+}
