@@ -131,7 +131,12 @@ async fn acknowledged_consent_is_committed_and_history_is_append_only() {
     assert_eq!(d["categories"]["necessary"], true);
 
     // The database itself refuses to rewrite or delete history.
-    for sql in ["UPDATE consent_records SET action = 'accept_all'", "DELETE FROM consent_records"] {
+    for sql in [
+        "UPDATE consent_records SET action = 0",
+        "DELETE FROM consent_records",
+        "UPDATE record_choices SET granted = 'necessary,analytics,marketing'",
+        "DELETE FROM record_contexts",
+    ] {
         let err = sqlx::query(sql).execute(other.pool()).await.expect_err("append-only");
         assert!(err.to_string().contains("append-only"), "{err}");
     }

@@ -67,7 +67,12 @@ async fn verify(app: &TestApp) -> accord::ledger::VerifyReport {
 async fn raw_db(app: &TestApp) -> sqlx::SqliteConnection {
     let url = format!("sqlite://{}", app.db_path().display());
     let mut c = sqlx::SqliteConnection::connect(&url).await.expect("open db");
-    for t in ["consent_records_append_only_update", "consent_records_append_only_delete"] {
+    for t in [
+        "consent_records_append_only_update",
+        "consent_records_append_only_delete",
+        "record_contexts_append_only_update",
+        "record_choices_append_only_update",
+    ] {
         sqlx::query(&format!("DROP TRIGGER IF EXISTS {t}")).execute(&mut c).await.expect("drop trigger");
     }
     c
@@ -463,11 +468,38 @@ async fn chained_app(n: usize) -> TestApp {
 async fn verify_names_an_updated_record() {
     let app = chained_app(8).await;
     let mut db = raw_db(&app).await;
-    sqlx::query("UPDATE consent_records SET granted = 'necessary,marketing' WHERE id = 4")
-        .execute(&mut db)
-        .await
-        .expect("tamper");
+    // What record 4 granted, pointed at another (possibly new) list of categories.
+    for sql in [
+        "INSERT OR IGNORE INTO record_choices (granted, denied) VALUES ('necessary,marketing', 'x')",
+        "UPDATE consent_records SET choice_id = \
+         (SELECT id FROM record_choices WHERE granted = 'necessary,marketing' AND denied = 'x') WHERE id = 4",
+    ] {
+        sqlx::query(sql).execute(&mut db).await.expect("tamper");
+    }
     assert_eq!(verify(&app).await.finding, Some(Finding::Altered { id: 4 }));
+}
+
+#[tokio::test]
+async fn verify_names_the_first_record_of_an_altered_shared_row() {
+    // Contexts and choices are shared by many records: rewriting one alters all of them, and
+    // the first is named.
+    let app = chained_app(6).await;
+    let mut db = raw_db(&app).await;
+    let first: i64 = sqlx::query_scalar(
+        "SELECT MIN(id) FROM consent_records WHERE context_id = \
+         (SELECT context_id FROM consent_records WHERE id = 3)",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("first");
+    sqlx::query(
+        "UPDATE record_contexts SET policy_version = '1999-01-01' \
+         WHERE id = (SELECT context_id FROM consent_records WHERE id = 3)",
+    )
+    .execute(&mut db)
+    .await
+    .expect("tamper");
+    assert_eq!(verify(&app).await.finding, Some(Finding::Altered { id: first }));
 }
 
 #[tokio::test]
@@ -536,7 +568,9 @@ async fn the_published_head_advances_and_the_database_refuses_in_place_changes()
     let url = format!("sqlite://{}", app.db_path().display());
     let mut db = sqlx::SqliteConnection::connect(&url).await.expect("open");
     for sql in [
-        "UPDATE consent_records SET granted = '' WHERE id = 1",
+        "UPDATE consent_records SET choice_id = choice_id + 1 WHERE id = 1",
+        "UPDATE consent_records SET recorded_at = recorded_at + 1 WHERE id = 1",
+        "UPDATE record_choices SET granted = ''",
         "DELETE FROM consent_records WHERE id = 1",
         "DELETE FROM audit_log",
     ] {

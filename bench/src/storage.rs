@@ -231,24 +231,19 @@ async fn dbstat(ledger: &SqliteLedger, db: &Path) -> Result<Vec<(String, i64)>> 
         .collect()
 }
 
-/// Average stored length of the variable-size columns (what a record carries).
+/// Average stored length of each column of a record (integers: the length of their decimal text).
 async fn column_lengths(ledger: &SqliteLedger) -> Result<serde_json::Value> {
     let cols = [
         "visitor_id",
-        "site",
+        "context_id",
+        "choice_id",
         "action",
         "source",
-        "granted",
-        "denied",
-        "policy_version",
-        "registry_version",
-        "language",
         "page",
         "ip_reduced",
         "ua_family",
-        "region",
-        "jurisdiction",
-        "rule_version",
+        "recorded_at",
+        "expires_at",
         "subject_salt",
         "hash",
     ];

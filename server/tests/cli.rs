@@ -261,7 +261,7 @@ async fn export_verify_and_purge_from_the_command_line() {
         .execute(ledger.pool())
         .await
         .expect("drop");
-    sqlx::query("UPDATE consent_records SET action = 'accept_all' WHERE id = 2")
+    sqlx::query("UPDATE consent_records SET action = (action + 1) % 5 WHERE id = 2")
         .execute(ledger.pool())
         .await
         .expect("tamper");

@@ -207,7 +207,7 @@ impl Ledger for SqliteLedger {
 
     async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError> {
         let sql = format!(
-            "SELECT {} FROM consent_records WHERE visitor_id = ? AND site = ? ORDER BY id ASC LIMIT ?",
+            "SELECT {} FROM consent_log WHERE visitor_id = ? AND site = ? ORDER BY id ASC LIMIT ?",
             records::COLUMNS
         );
         let rows = sqlx::query(&sql)
@@ -230,7 +230,7 @@ impl Ledger for SqliteLedger {
 
     async fn next_of(&self, visitor: VisitorId, site: &str, id: i64) -> Result<Option<i64>, LedgerError> {
         sqlx::query_scalar(
-            "SELECT id FROM consent_records WHERE visitor_id = ? AND site = ? AND id > ? ORDER BY id LIMIT 1",
+            "SELECT id FROM consent_log WHERE visitor_id = ? AND site = ? AND id > ? ORDER BY id LIMIT 1",
         )
         .bind(&visitor.as_bytes()[..])
         .bind(site)

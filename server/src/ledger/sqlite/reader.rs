@@ -23,7 +23,7 @@ pub struct Readers {
 }
 
 const LATEST: &str = "SELECT id, action, granted, policy_version, recorded_at, expires_at, jurisdiction, \
-     region, rule_version, gpc_applied FROM consent_records \
+     region, rule_version, gpc_applied FROM consent_log \
      WHERE visitor_id = ?1 AND site = ?2 ORDER BY id DESC LIMIT 1";
 
 impl Readers {

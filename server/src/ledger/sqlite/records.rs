@@ -10,6 +10,7 @@ use crate::ledger::{
 use app::model::{Action, Source, VisitorId};
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
 use sqlx::{Arguments, Row, SqliteConnection, SqlitePool};
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 pub(super) const COLUMNS: &str = "id, visitor_id, site, action, source, granted, denied, policy_version, \
@@ -127,8 +128,9 @@ fn stored_of(id: i64, r: &NewRecord, salt: [u8; 16]) -> StoredRecord {
 /// read-only, I/O error) fails the whole batch, and nothing of it is acknowledged.
 pub(super) async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<AppendJob>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut refs = Refs::default();
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let results = write_batch(&pool, &batch).await;
+        let results = write_batch(&pool, &batch, &mut refs).await;
         for (job, result) in batch.drain(..).zip(results) {
             // The requester may have gone away (timeout); the record is committed regardless.
             let _ = job.reply.send(result);
@@ -157,7 +159,11 @@ fn failed(e: sqlx::Error) -> BatchFailed {
     BatchFailed { error: map_err(e), read_only_connection }
 }
 
-async fn write_batch(pool: &SqlitePool, batch: &[AppendJob]) -> Vec<Result<Record, LedgerError>> {
+async fn write_batch(
+    pool: &SqlitePool,
+    batch: &[AppendJob],
+    refs: &mut Refs,
+) -> Vec<Result<Record, LedgerError>> {
     let fail_all = |e: LedgerError| batch.iter().map(|_| Err(e.clone())).collect();
     // Each read-only connection met is closed before the next try, so after at most the
     // pool's size of them the pool opens a fresh one.
@@ -167,7 +173,7 @@ async fn write_batch(pool: &SqlitePool, batch: &[AppendJob]) -> Vec<Result<Recor
             Ok(c) => c,
             Err(e) => return fail_all(map_err(e)),
         };
-        match write_on(&mut conn, batch).await {
+        match write_on(&mut conn, batch, refs).await {
             Ok(out) => return out,
             Err(f) => {
                 // Whatever the failure left behind (a transaction SQLite already rolled back
@@ -188,18 +194,22 @@ async fn write_batch(pool: &SqlitePool, batch: &[AppendJob]) -> Vec<Result<Recor
 async fn write_on(
     conn: &mut SqliteConnection,
     batch: &[AppendJob],
+    refs: &mut Refs,
 ) -> Result<Vec<Result<Record, LedgerError>>, BatchFailed> {
     let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.map_err(failed)?;
     let prev = chain_tip(&mut tx).await?;
     let next_id = appended(&mut tx).await? + 1;
+    // Outside the savepoints: only storage trouble can fail it, and that fails the batch.
+    let ids = refs.resolve(&mut tx, batch).await?;
 
     // Fast path: the whole batch in a few multi-row INSERTs with the ids the chain order
     // gives them. Any failure of a single record falls back to one savepoint per record.
     let mut sp = sqlx::Connection::begin(&mut *tx).await.map_err(failed)?;
-    match insert_all(&mut sp, batch, prev, next_id).await {
+    match insert_all(&mut sp, batch, &ids, prev, next_id).await {
         Ok(records) => {
             sp.commit().await.map_err(failed)?;
             tx.commit().await.map_err(failed)?;
+            refs.committed();
             return Ok(records.into_iter().map(|(r, _)| Ok(r)).collect());
         }
         Err(f @ BatchFailed { error: LedgerError::Unavailable(_), .. }) => return Err(f),
@@ -209,9 +219,9 @@ async fn write_on(
     // Slow path: each record under its own savepoint, so one bad record fails alone.
     let (mut prev, mut next_id) = (prev, next_id);
     let mut out: Vec<Result<Record, LedgerError>> = Vec::with_capacity(batch.len());
-    for job in batch {
+    for (job, ids) in batch.iter().zip(&ids) {
         let mut sp = sqlx::Connection::begin(&mut *tx).await.map_err(failed)?;
-        match insert_all(&mut sp, std::slice::from_ref(job), prev, next_id).await {
+        match insert_all(&mut sp, std::slice::from_ref(job), std::slice::from_ref(ids), prev, next_id).await {
             Ok(mut one) => {
                 sp.commit().await.map_err(failed)?;
                 if let Some((record, hash)) = one.pop() {
@@ -232,59 +242,179 @@ async fn write_on(
         }
     }
     tx.commit().await.map_err(failed)?;
+    refs.committed();
     Ok(out)
 }
 
-/// Rows per INSERT statement: 21 parameters each, well below SQLite's 32 766.
+/// Rows per INSERT statement: 14 parameters each, well below SQLite's 32 766.
 const ROWS_PER_INSERT: usize = 500;
 
+/// A record's action and source as stored (their index in `ALL`; migration 0006 and the
+/// `consent_log` view spell out the same codes).
+fn action_code(a: Action) -> i64 {
+    Action::ALL.iter().position(|x| *x == a).unwrap_or_default() as i64
+}
+
+fn source_code(s: Source) -> i64 {
+    Source::ALL.iter().position(|x| *x == s).unwrap_or_default() as i64
+}
+
+/// Site, policy version, registry version, language, jurisdiction, rule version, region ('').
+type ContextKey = [String; 7];
+/// Granted and denied, comma-separated, exactly as the record lists them.
+type ChoiceKey = [String; 2];
+
+fn context_key(r: &NewRecord) -> ContextKey {
+    [
+        r.site.clone(),
+        r.policy_version.clone(),
+        r.registry_version.clone(),
+        r.language.clone(),
+        r.jurisdiction.clone(),
+        r.rule_version.clone(),
+        r.region.clone().unwrap_or_default(),
+    ]
+}
+
+fn choice_key(r: &NewRecord) -> ChoiceKey {
+    [r.granted.join(","), r.denied.join(",")]
+}
+
+/// Most ids remembered; beyond, start afresh (there are normally a few hundred).
+const MAX_REFS: usize = 100_000;
+
+/// The writer's memory of context and choice ids (rows of `record_contexts` and
+/// `record_choices`), so a record is written as two small integers. Ids found or created in a
+/// transaction are kept only once it committed: after a rollback they may not exist.
+#[derive(Default)]
+pub(super) struct Refs {
+    contexts: HashMap<ContextKey, i64>,
+    choices: HashMap<ChoiceKey, i64>,
+    new_contexts: Vec<(ContextKey, i64)>,
+    new_choices: Vec<(ChoiceKey, i64)>,
+}
+
+impl Refs {
+    /// Each record's (context id, choice id), creating rows as needed in `conn`'s transaction.
+    async fn resolve(
+        &mut self,
+        conn: &mut SqliteConnection,
+        batch: &[AppendJob],
+    ) -> Result<Vec<(i64, i64)>, BatchFailed> {
+        self.new_contexts.clear();
+        self.new_choices.clear();
+        let mut out = Vec::with_capacity(batch.len());
+        for job in batch {
+            let ck = context_key(&job.record);
+            let context = match self.contexts.get(&ck).copied().or_else(|| find(&self.new_contexts, &ck)) {
+                Some(id) => id,
+                None => {
+                    let id = context_id(conn, &ck).await?;
+                    self.new_contexts.push((ck, id));
+                    id
+                }
+            };
+            let kk = choice_key(&job.record);
+            let choice = match self.choices.get(&kk).copied().or_else(|| find(&self.new_choices, &kk)) {
+                Some(id) => id,
+                None => {
+                    let id = choice_id(conn, &kk).await?;
+                    self.new_choices.push((kk, id));
+                    id
+                }
+            };
+            out.push((context, choice));
+        }
+        Ok(out)
+    }
+
+    /// The transaction committed: what it found or created exists for good.
+    fn committed(&mut self) {
+        if self.contexts.len() + self.choices.len() > MAX_REFS {
+            self.contexts.clear();
+            self.choices.clear();
+        }
+        self.contexts.extend(self.new_contexts.drain(..));
+        self.choices.extend(self.new_choices.drain(..));
+    }
+}
+
+fn find<K: PartialEq>(list: &[(K, i64)], key: &K) -> Option<i64> {
+    list.iter().find(|(k, _)| k == key).map(|(_, id)| *id)
+}
+
+async fn context_id(conn: &mut SqliteConnection, k: &ContextKey) -> Result<i64, BatchFailed> {
+    const WHERE: &str = "site = ? AND policy_version = ? AND registry_version = ? AND language = ? \
+         AND jurisdiction = ? AND rule_version = ? AND region = ?";
+    let bind = |sql| k.iter().fold(sqlx::query_scalar::<_, i64>(sql), |q, v| q.bind(v.as_str()));
+    let select = format!("SELECT id FROM record_contexts WHERE {WHERE}");
+    if let Some(id) = bind(&select).fetch_optional(&mut *conn).await.map_err(failed)? {
+        return Ok(id);
+    }
+    bind(
+        "INSERT INTO record_contexts (site, policy_version, registry_version, language, jurisdiction, \
+         rule_version, region) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(failed)
+}
+
+async fn choice_id(conn: &mut SqliteConnection, k: &ChoiceKey) -> Result<i64, BatchFailed> {
+    let bind = |sql| k.iter().fold(sqlx::query_scalar::<_, i64>(sql), |q, v| q.bind(v.as_str()));
+    if let Some(id) = bind("SELECT id FROM record_choices WHERE granted = ? AND denied = ?")
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(failed)?
+    {
+        return Ok(id);
+    }
+    bind("INSERT INTO record_choices (granted, denied) VALUES (?, ?) RETURNING id")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(failed)
+}
+
 /// Inserts the batch in chain order with explicit ids (`next_id`, `next_id + 1`, …), which is
-/// what AUTOINCREMENT would assign; one statement per [`ROWS_PER_INSERT`] records. Returns
-/// each record with its hash.
+/// what AUTOINCREMENT would assign; one statement per [`ROWS_PER_INSERT`] records. `refs`
+/// holds each record's context and choice ids. Returns each record with its hash.
 async fn insert_all(
     conn: &mut SqliteConnection,
     batch: &[AppendJob],
+    refs: &[(i64, i64)],
     mut prev: Hash,
     next_id: i64,
 ) -> Result<Vec<(Record, Hash)>, BatchFailed> {
     let mut rows = Vec::with_capacity(batch.len());
-    for (i, job) in batch.iter().enumerate() {
+    for (i, (job, refs)) in batch.iter().zip(refs).enumerate() {
         let salt: [u8; 16] = rand::random();
         let hash = chain::link(&prev, &stored_of(0, &job.record, salt))
             .ok_or_else(|| LedgerError::Other("unhashable record".into()))?;
-        rows.push((next_id + i as i64, salt, hash, &job.record));
+        rows.push((next_id + i as i64, salt, hash, *refs, &job.record));
         prev = hash;
     }
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let mut sql = String::from(
-            "INSERT INTO consent_records (id, visitor_id, site, action, source, granted, denied, \
-             policy_version, registry_version, language, page, ip_reduced, ua_family, recorded_at, \
-             region, jurisdiction, rule_version, gpc_applied, expires_at, subject_salt, hash) VALUES ",
+            "INSERT INTO consent_records (id, visitor_id, context_id, choice_id, action, source, page, \
+             ip_reduced, ua_family, recorded_at, gpc_applied, expires_at, subject_salt, hash) VALUES ",
         );
         for i in 0..chunk.len() {
             sql.push_str(if i == 0 { "" } else { "," });
-            sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+            sql.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
         }
         let mut q = sqlx::query(&sql);
-        for (id, salt, hash, r) in chunk {
+        for (id, salt, hash, (context, choice), r) in chunk {
             q = q
                 .bind(*id)
                 .bind(r.visitor_id.as_bytes().to_vec())
-                .bind(&r.site)
-                .bind(r.action.as_str())
-                .bind(r.source.as_str())
-                .bind(r.granted.join(","))
-                .bind(r.denied.join(","))
-                .bind(&r.policy_version)
-                .bind(&r.registry_version)
-                .bind(&r.language)
+                .bind(*context)
+                .bind(*choice)
+                .bind(action_code(r.action))
+                .bind(source_code(r.source))
                 .bind(&r.page)
                 .bind(&r.ip_reduced)
                 .bind(&r.ua_family)
                 .bind(r.recorded_at_ms)
-                .bind(&r.region)
-                .bind(&r.jurisdiction)
-                .bind(&r.rule_version)
                 .bind(i64::from(r.gpc_applied))
                 .bind(r.expires_at_ms)
                 .bind(salt.to_vec())
@@ -292,7 +422,7 @@ async fn insert_all(
         }
         q.execute(&mut *conn).await.map_err(failed)?;
     }
-    Ok(rows.into_iter().map(|(id, _, hash, r)| (Record { id, data: r.clone() }, hash)).collect())
+    Ok(rows.into_iter().map(|(id, _, hash, _, r)| (Record { id, data: r.clone() }, hash)).collect())
 }
 
 /// Computes the hash of rows that have none (rows from before the chain existed), in order.
@@ -314,7 +444,7 @@ pub(super) async fn seal(pool: &SqlitePool) -> Result<u64, LedgerError> {
         Some(h) => fixed(h, "hash")?.unwrap_or(GENESIS),
         None => checkpoint(&mut tx).await?.map_or(GENESIS, |(_, h)| h),
     };
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM consent_records WHERE id >= ? ORDER BY id"))
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM consent_log WHERE id >= ? ORDER BY id"))
         .bind(first)
         .fetch_all(&mut *tx)
         .await
@@ -392,7 +522,7 @@ pub(super) async fn search(
 ) -> Result<Vec<StoredRecord>, LedgerError> {
     let (mut sql, mut args) = where_clause(f);
     super::keyset(&mut sql, &mut args, page, limit);
-    let rows = sqlx::query_with(&format!("SELECT {COLUMNS} FROM consent_records{sql}"), args)
+    let rows = sqlx::query_with(&format!("SELECT {COLUMNS} FROM consent_log{sql}"), args)
         .fetch_all(pool)
         .await
         .map_err(map_err)?;
@@ -401,7 +531,7 @@ pub(super) async fn search(
 
 pub(super) async fn count(pool: &SqlitePool, f: &RecordFilter) -> Result<u64, LedgerError> {
     let (sql, args) = where_clause(f);
-    let n: i64 = sqlx::query_scalar_with(&format!("SELECT COUNT(*) FROM consent_records{sql}"), args)
+    let n: i64 = sqlx::query_scalar_with(&format!("SELECT COUNT(*) FROM consent_log{sql}"), args)
         .fetch_one(pool)
         .await
         .map_err(map_err)?;
@@ -409,7 +539,7 @@ pub(super) async fn count(pool: &SqlitePool, f: &RecordFilter) -> Result<u64, Le
 }
 
 pub(super) async fn by_id(pool: &SqlitePool, id: i64) -> Result<Option<StoredRecord>, LedgerError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM consent_records WHERE id = ?"))
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM consent_log WHERE id = ?"))
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -447,7 +577,7 @@ pub(super) async fn verify(pool: &SqlitePool) -> Result<VerifyReport, LedgerErro
     let total = appended(&mut tx).await?;
     let mut v = Verifier::new(start, through + 1);
     let mut finding = None;
-    let sql = format!("SELECT {COLUMNS} FROM consent_records WHERE id >= ? ORDER BY id LIMIT ?");
+    let sql = format!("SELECT {COLUMNS} FROM consent_log WHERE id >= ? ORDER BY id LIMIT ?");
     'walk: loop {
         let from = v.next_id();
         let rows = sqlx::query(&sql)
@@ -490,7 +620,7 @@ pub(super) async fn verify(pool: &SqlitePool) -> Result<VerifyReport, LedgerErro
 pub(super) async fn erase_visitor(pool: &SqlitePool, visitor: VisitorId) -> Result<u64, LedgerError> {
     let mut conn = pool.acquire().await.map_err(map_err)?;
     let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.map_err(map_err)?;
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM consent_records WHERE visitor_id = ?"))
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM consent_log WHERE visitor_id = ?"))
         .bind(&visitor.as_bytes()[..])
         .fetch_all(&mut *tx)
         .await
@@ -596,7 +726,7 @@ pub(super) async fn stats(pool: &SqlitePool, f: &RecordFilter) -> Result<Vec<Sta
     let rows = sqlx::query_with(
         &format!(
             "SELECT strftime('%Y-%m-%d', recorded_at / 1000, 'unixepoch') AS day, jurisdiction, action, \
-             granted, denied, COUNT(*) AS n FROM consent_records{sql} \
+             granted, denied, COUNT(*) AS n FROM consent_log{sql} \
              GROUP BY day, jurisdiction, action, granted, denied ORDER BY day"
         ),
         args,
