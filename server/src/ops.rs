@@ -4,10 +4,10 @@
 use crate::audit::{self, Actor};
 use crate::cli::ExportArgs;
 use crate::config::Config;
-use crate::ledger::{Page, RecordFilter};
-use crate::records::export::{self, Format};
+use crate::ledger::RecordFilter;
+use crate::records::export::Format;
 use crate::server::{open_ledger, StartError};
-use app::model::admin::{RecordQuery, RecordRow};
+use app::model::admin::RecordQuery;
 use std::io::{IsTerminal, Write};
 
 fn filter(args: &ExportArgs) -> Result<RecordFilter, StartError> {
@@ -59,14 +59,7 @@ pub async fn export(config: &Config, args: ExportArgs) -> Result<(), StartError>
         None,
     )
     .await?;
-    let source = ledger.clone();
-    let mut rx = export::spawn::<RecordRow, _, _>(format, move |after| {
-        let (ledger, filter) = (source.clone(), filter.clone());
-        async move {
-            let rows = ledger.search(&filter, Page::After(after), export::PAGE).await?;
-            Ok(rows.iter().map(|r| (r.id, crate::records::row(r))).collect())
-        }
-    });
+    let mut rx = ledger.export(filter, format);
     let mut written = 0u64;
     let io = |e: std::io::Error| StartError::Usage(format!("cannot write the export: {e}"));
     while let Some(chunk) = rx.recv().await {

@@ -304,6 +304,13 @@ pub trait Ledger: Send + Sync + 'static {
     async fn append(&self, record: NewRecord) -> Result<Record, LedgerError>;
     /// The visitor's most recent record for a site.
     async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError>;
+    /// Every record matching `filter`, in chain order, encoded as `format` (CSV starts with
+    /// its header row) and streamed in chunks; dropping the receiver stops the export.
+    fn export(
+        &self,
+        filter: RecordFilter,
+        format: crate::records::export::Format,
+    ) -> tokio::sync::mpsc::Receiver<Result<crate::records::export::Chunk, LedgerError>>;
     /// The visitor's records for a site, oldest first, at most `limit`.
     async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError>;
 

@@ -166,6 +166,255 @@ pub fn encode<T: Exportable>(rows: &[T], format: Format, out: &mut Vec<u8>) {
     }
 }
 
+/// One consent record's export columns, borrowed straight from storage: the fast export
+/// (`ledger::sqlite::export`) writes rows without building a [`RecordRow`] each. Encodes
+/// exactly what encoding the `RecordRow` would (tests compare them).
+pub struct RecordFields<'a> {
+    pub id: i64,
+    pub recorded_at_ms: i64,
+    pub site: &'a str,
+    pub visitor_id: Option<&'a [u8]>,
+    pub action: &'a str,
+    pub source: &'a str,
+    /// Comma-separated, as stored.
+    pub granted: &'a str,
+    pub denied: &'a str,
+    pub policy_version: &'a str,
+    pub registry_version: &'a str,
+    pub language: &'a str,
+    pub jurisdiction: &'a str,
+    pub region: Option<&'a str>,
+    pub rule_version: &'a str,
+    pub gpc_applied: bool,
+    pub expires_at_ms: i64,
+    pub page: Option<&'a str>,
+    pub ip_reduced: Option<&'a str>,
+    pub ua_family: Option<&'a str>,
+    pub erased: bool,
+    pub hash: Option<&'a [u8]>,
+}
+
+impl RecordFields<'_> {
+    pub fn write(&self, format: Format, out: &mut Vec<u8>) {
+        match format {
+            Format::Ndjson => self.ndjson(out),
+            Format::Csv => self.csv(out),
+        }
+    }
+
+    fn ndjson(&self, out: &mut Vec<u8>) {
+        let text = |out: &mut Vec<u8>, key: &str, v: &str| {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+            json_str(out, v);
+        };
+        let opt = |out: &mut Vec<u8>, key: &str, v: Option<&str>| match v {
+            Some(v) => text(out, key, v),
+            None => {
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(key.as_bytes());
+                out.extend_from_slice(b"\":null");
+            }
+        };
+        let list = |out: &mut Vec<u8>, key: &str, v: &str| {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":[");
+            for (i, k) in v.split(',').filter(|k| !k.is_empty()).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_str(out, k);
+            }
+            out.push(b']');
+        };
+        out.extend_from_slice(b"{\"id\":");
+        write_int(out, self.id);
+        out.extend_from_slice(b",\"recorded_at\":\"");
+        write_rfc3339(out, self.recorded_at_ms);
+        out.push(b'"');
+        text(out, "site", self.site);
+        match self.visitor_id {
+            Some(v) => {
+                out.extend_from_slice(b",\"visitor_id\":\"");
+                write_hex(out, v);
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b",\"visitor_id\":null"),
+        }
+        text(out, "action", self.action);
+        text(out, "source", self.source);
+        list(out, "granted", self.granted);
+        list(out, "denied", self.denied);
+        text(out, "policy_version", self.policy_version);
+        text(out, "registry_version", self.registry_version);
+        text(out, "language", self.language);
+        text(out, "jurisdiction", self.jurisdiction);
+        opt(out, "region", self.region);
+        text(out, "rule_version", self.rule_version);
+        out.extend_from_slice(if self.gpc_applied {
+            b",\"gpc_applied\":true"
+        } else {
+            b",\"gpc_applied\":false"
+        });
+        out.extend_from_slice(b",\"expires_at\":\"");
+        write_rfc3339(out, self.expires_at_ms);
+        out.push(b'"');
+        opt(out, "page", self.page);
+        opt(out, "ip_reduced", self.ip_reduced);
+        opt(out, "ua_family", self.ua_family);
+        out.extend_from_slice(if self.erased { b",\"erased\":true" } else { b",\"erased\":false" });
+        out.extend_from_slice(b",\"hash\":\"");
+        write_hex(out, self.hash.unwrap_or_default());
+        out.extend_from_slice(b"\"}\n");
+    }
+
+    fn csv(&self, out: &mut Vec<u8>) {
+        let mut cell = Vec::with_capacity(64);
+        let mut put = |out: &mut Vec<u8>, first: bool, fill: &dyn Fn(&mut Vec<u8>)| {
+            cell.clear();
+            fill(&mut cell);
+            if !first {
+                out.push(b',');
+            }
+            csv_field(out, &cell);
+        };
+        fn bytes(v: &[u8]) -> impl Fn(&mut Vec<u8>) + '_ {
+            move |b| b.extend_from_slice(v)
+        }
+        fn spaced(v: &str) -> impl Fn(&mut Vec<u8>) + '_ {
+            move |b| b.extend(v.bytes().map(|c| if c == b',' { b' ' } else { c }))
+        }
+        let flag = |v: bool| if v { &b"true"[..] } else { &b"false"[..] };
+        put(out, true, &|b| write_int(b, self.id));
+        put(out, false, &|b| write_rfc3339(b, self.recorded_at_ms));
+        put(out, false, &bytes(self.site.as_bytes()));
+        put(out, false, &|b| write_hex(b, self.visitor_id.unwrap_or_default()));
+        put(out, false, &bytes(self.action.as_bytes()));
+        put(out, false, &bytes(self.source.as_bytes()));
+        put(out, false, &spaced(self.granted));
+        put(out, false, &spaced(self.denied));
+        put(out, false, &bytes(self.policy_version.as_bytes()));
+        put(out, false, &bytes(self.registry_version.as_bytes()));
+        put(out, false, &bytes(self.language.as_bytes()));
+        put(out, false, &bytes(self.jurisdiction.as_bytes()));
+        put(out, false, &bytes(self.region.unwrap_or_default().as_bytes()));
+        put(out, false, &bytes(self.rule_version.as_bytes()));
+        put(out, false, &bytes(flag(self.gpc_applied)));
+        put(out, false, &|b| write_rfc3339(b, self.expires_at_ms));
+        put(out, false, &bytes(self.page.unwrap_or_default().as_bytes()));
+        put(out, false, &bytes(self.ip_reduced.unwrap_or_default().as_bytes()));
+        put(out, false, &bytes(self.ua_family.unwrap_or_default().as_bytes()));
+        put(out, false, &bytes(flag(self.erased)));
+        put(out, false, &|b| write_hex(b, self.hash.unwrap_or_default()));
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn write_int(out: &mut Vec<u8>, n: i64) {
+    use std::io::Write;
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{n}");
+}
+
+/// A CSV cell: formula starts defused, quoted when it holds a separator, quote or newline.
+fn csv_field(out: &mut Vec<u8>, v: &[u8]) {
+    let quote = v.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+    if quote {
+        out.push(b'"');
+    }
+    if matches!(v.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')) {
+        out.push(b'\'');
+    }
+    for &b in v {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    if quote {
+        out.push(b'"');
+    }
+}
+
+/// A JSON string as serde_json writes it (the same escapes, nothing else escaped).
+fn json_str(out: &mut Vec<u8>, v: &str) {
+    out.push(b'"');
+    for &b in v.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            0..=0x1f => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xf)]);
+    }
+}
+
+/// What [`super::rfc3339`] writes (UTC, milliseconds only when not zero, trailing zeros
+/// trimmed), without allocating.
+fn write_rfc3339(out: &mut Vec<u8>, ms: i64) {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+        return;
+    };
+    let two = |out: &mut Vec<u8>, n: u8| {
+        out.push(b'0' + n / 10);
+        out.push(b'0' + n % 10);
+    };
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(super::rfc3339(ms).as_bytes());
+        return;
+    }
+    let y = year as u32;
+    out.extend_from_slice(&[
+        b'0' + (y / 1000) as u8,
+        b'0' + (y / 100 % 10) as u8,
+        b'0' + (y / 10 % 10) as u8,
+        b'0' + (y % 10) as u8,
+        b'-',
+    ]);
+    two(out, u8::from(t.month()));
+    out.push(b'-');
+    two(out, t.day());
+    out.push(b'T');
+    two(out, t.hour());
+    out.push(b':');
+    two(out, t.minute());
+    out.push(b':');
+    two(out, t.second());
+    let frac = t.millisecond();
+    if frac > 0 {
+        out.push(b'.');
+        let digits = [b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+        let mut len = 3;
+        while len > 1 && digits[len - 1] == b'0' {
+            len -= 1;
+        }
+        out.extend_from_slice(&digits[..len]);
+    }
+    out.push(b'Z');
+}
+
 /// An encoded piece of the export and how many rows it holds.
 pub struct Chunk {
     pub bytes: Vec<u8>,
@@ -211,6 +460,89 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(erased: bool, page: Option<&'static str>, ms: i64) -> (RecordRow, RecordFields<'static>) {
+        let visitor: &'static [u8] = &[0xab; 16];
+        let hash: &'static [u8] = &[0x01; 32];
+        let fields = RecordFields {
+            id: 42,
+            recorded_at_ms: ms,
+            site: "default",
+            visitor_id: (!erased).then_some(visitor),
+            action: "custom",
+            source: "banner",
+            granted: "necessary,analytics",
+            denied: "",
+            policy_version: "2023-07-05",
+            registry_version: "2023-07-05",
+            language: "pt",
+            jurisdiction: "gdpr",
+            region: if erased { None } else { Some("DE") },
+            rule_version: "r\"1\\\u{1}",
+            gpc_applied: erased,
+            expires_at_ms: ms + 86_400_000 * 365,
+            page,
+            ip_reduced: (!erased).then_some("203.0.113.0"),
+            ua_family: (!erased).then_some("Firefox"),
+            erased,
+            hash: Some(hash),
+        };
+        let row = RecordRow {
+            id: 42,
+            recorded_at: super::super::rfc3339(ms),
+            site: "default".into(),
+            visitor_id: (!erased).then(|| hex::encode(visitor)),
+            action: "custom".into(),
+            source: "banner".into(),
+            granted: vec!["necessary".into(), "analytics".into()],
+            denied: vec![],
+            policy_version: "2023-07-05".into(),
+            registry_version: "2023-07-05".into(),
+            language: "pt".into(),
+            jurisdiction: "gdpr".into(),
+            region: if erased { None } else { Some("DE".into()) },
+            rule_version: "r\"1\\\u{1}".into(),
+            gpc_applied: erased,
+            expires_at: super::super::rfc3339(ms + 86_400_000 * 365),
+            page: page.map(str::to_owned),
+            ip_reduced: (!erased).then(|| "203.0.113.0".into()),
+            ua_family: (!erased).then(|| "Firefox".into()),
+            erased,
+            hash: hex::encode(hash),
+        };
+        (row, fields)
+    }
+
+    #[test]
+    fn borrowed_rows_encode_exactly_like_record_rows() {
+        let cases = [
+            sample(false, Some("/pricing?x=1,2"), 1_700_000_000_123),
+            sample(false, Some("=cmd|' /C calc'!A0"), 1_700_000_000_000),
+            sample(false, Some("/tab\there\nnewline \"quoted\" ünïcode"), 1_700_000_000_120),
+            sample(true, None, 1_700_000_000_100),
+        ];
+        for (row, fields) in cases {
+            for format in [Format::Ndjson, Format::Csv] {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                encode(std::slice::from_ref(&row), format, &mut a);
+                fields.write(format, &mut b);
+                assert_eq!(String::from_utf8_lossy(&b), String::from_utf8_lossy(&a), "{format:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_are_written_like_rfc3339() {
+        let mut ms: i64 = 0;
+        for step in [1, 7, 10, 100, 999, 1000, 86_399_999, 1_234_567_891] {
+            for _ in 0..500 {
+                ms = (ms + step) % 253_402_300_799_000; // through year 9999
+                let mut out = Vec::new();
+                write_rfc3339(&mut out, ms);
+                assert_eq!(String::from_utf8_lossy(&out), super::super::rfc3339(ms), "{ms}");
+            }
+        }
+    }
 
     #[test]
     fn csv_quotes_separators_and_defuses_formulas() {

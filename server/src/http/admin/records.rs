@@ -8,7 +8,7 @@ use crate::ledger::Page;
 use crate::records::export::{self, Format};
 use crate::records::{self, receipt};
 use crate::state::AppState;
-use app::model::admin::{Receipt, RecordQuery, RecordRow, RecordSearch};
+use app::model::admin::{Receipt, RecordQuery, RecordSearch};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue};
@@ -159,14 +159,7 @@ pub fn spawn_export(
     filter: crate::ledger::RecordFilter,
     format: Format,
 ) -> tokio::sync::mpsc::Receiver<Result<export::Chunk, crate::ledger::LedgerError>> {
-    let ledger = state.ledger.clone();
-    export::spawn::<RecordRow, _, _>(format, move |after| {
-        let (ledger, filter) = (ledger.clone(), filter.clone());
-        async move {
-            let rows = ledger.search(&filter, Page::After(after), export::PAGE).await?;
-            Ok(rows.iter().map(|r| (r.id, records::row(r))).collect())
-        }
-    })
+    state.ledger.export(filter, format)
 }
 
 #[utoipa::path(

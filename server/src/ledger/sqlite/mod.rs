@@ -2,6 +2,7 @@
 //! acknowledged consent survives a power cut, not only a process crash.
 
 mod admin;
+mod export;
 mod reader;
 mod records;
 
@@ -203,6 +204,14 @@ impl Ledger for SqliteLedger {
 
     async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError> {
         self.readers.latest(visitor, site)
+    }
+
+    fn export(
+        &self,
+        filter: RecordFilter,
+        format: crate::records::export::Format,
+    ) -> tokio::sync::mpsc::Receiver<Result<crate::records::export::Chunk, LedgerError>> {
+        export::spawn(self.readers.clone(), filter, format)
     }
 
     async fn history(&self, visitor: VisitorId, site: &str, limit: u32) -> Result<Vec<Record>, LedgerError> {

@@ -31,7 +31,7 @@ impl Readers {
         Self { path: path.to_owned(), busy_timeout, idle: Mutex::default(), keep: keep.max(1) }
     }
 
-    fn open(&self) -> rusqlite::Result<Connection> {
+    pub(super) fn open(&self) -> rusqlite::Result<Connection> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)?;
         conn.busy_timeout(self.busy_timeout)?;
@@ -89,7 +89,7 @@ impl Readers {
 
 /// The same classification as the pooled connections' errors: transient conditions are
 /// `Unavailable` (503 + Retry-After).
-fn map_err(e: rusqlite::Error) -> LedgerError {
+pub(super) fn map_err(e: rusqlite::Error) -> LedgerError {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
         Some(

@@ -473,43 +473,65 @@ pub(super) async fn seal(pool: &SqlitePool) -> Result<u64, LedgerError> {
     Ok(sealed)
 }
 
-/// WHERE clause and arguments for a filter (always starts with `WHERE 1`).
-fn where_clause(f: &RecordFilter) -> (String, SqliteArguments<'static>) {
+/// A bound value of a filter, for either connection type (sqlx pool, plain reader).
+#[derive(Clone, Debug)]
+pub(super) enum Arg {
+    Blob(Vec<u8>),
+    Text(String),
+    Int(i64),
+}
+
+/// WHERE clause (always starting with `WHERE 1`) and its values, over `consent_log`.
+pub(super) fn filter_sql(f: &RecordFilter) -> (String, Vec<Arg>) {
     let mut sql = String::from(" WHERE 1");
-    let mut args = SqliteArguments::default();
-    // Adding to SqliteArguments cannot fail for these types; an error would only mean a
-    // wrong bind count, which the query itself then reports.
+    let mut args = Vec::new();
     if let Some(v) = &f.visitor {
         sql.push_str(" AND visitor_id = ?");
-        let _ = args.add(v.as_bytes().to_vec());
+        args.push(Arg::Blob(v.as_bytes().to_vec()));
     }
     if let Some(s) = &f.site {
         sql.push_str(" AND site = ?");
-        let _ = args.add(s.clone());
+        args.push(Arg::Text(s.clone()));
     }
     if let Some(t) = f.from_ms {
         sql.push_str(" AND recorded_at >= ?");
-        let _ = args.add(t);
+        args.push(Arg::Int(t));
     }
     if let Some(t) = f.to_ms {
         sql.push_str(" AND recorded_at < ?");
-        let _ = args.add(t);
+        args.push(Arg::Int(t));
     }
     if let Some(k) = &f.granted {
         sql.push_str(" AND instr(',' || granted || ',', ?) > 0");
-        let _ = args.add(format!(",{k},"));
+        args.push(Arg::Text(format!(",{k},")));
     }
     if let Some(k) = &f.denied {
         sql.push_str(" AND instr(',' || denied || ',', ?) > 0");
-        let _ = args.add(format!(",{k},"));
+        args.push(Arg::Text(format!(",{k},")));
     }
     if let Some(j) = &f.jurisdiction {
         sql.push_str(" AND jurisdiction = ?");
-        let _ = args.add(j.clone());
+        args.push(Arg::Text(j.clone()));
     }
     if let Some(a) = f.action {
         sql.push_str(" AND action = ?");
-        let _ = args.add(a.as_str().to_owned());
+        args.push(Arg::Text(a.as_str().to_owned()));
+    }
+    (sql, args)
+}
+
+/// [`filter_sql`] with sqlx arguments.
+fn where_clause(f: &RecordFilter) -> (String, SqliteArguments<'static>) {
+    let (sql, values) = filter_sql(f);
+    let mut args = SqliteArguments::default();
+    // Adding to SqliteArguments cannot fail for these types; an error would only mean a
+    // wrong bind count, which the query itself then reports.
+    for v in values {
+        let _ = match v {
+            Arg::Blob(b) => args.add(b),
+            Arg::Text(t) => args.add(t),
+            Arg::Int(i) => args.add(i),
+        };
     }
     (sql, args)
 }
