@@ -1,8 +1,12 @@
-//! Record exports straight from SQLite: rows are read over a plain connection on a blocking
-//! thread and written into the output buffer from borrowed column values (no row structs, no
-//! per-field strings), which is what an export of millions of records needs. Pages of
-//! [`PAGE`] rows by id: no read snapshot is held while a chunk waits for a slow consumer, so
-//! the WAL can still be checkpointed during a long download.
+//! Record exports straight from SQLite: rows are read over plain connections on blocking
+//! threads and written into the output buffer from borrowed column values (no row structs, no
+//! per-field strings), which is what an export of millions of records needs.
+//!
+//! The ids up to the newest at the start are cut into spans of [`SPAN`] ids; [`WORKERS`]
+//! threads take every other span (reading and encoding run on all cores) and a forwarder
+//! hands the chunks on in span order, so the output is in chain order. No read snapshot is
+//! held while a chunk waits for a slow consumer, so the WAL can still be checkpointed during a
+//! long download.
 
 use super::reader::Readers;
 use super::records::{filter_sql, Arg};
@@ -13,12 +17,14 @@ use rusqlite::types::{Value, ValueRef};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Rows per query and per chunk (about 1 MB of NDJSON).
-pub const PAGE: i64 = 2_000;
-
 const COLUMNS: &str = "id, recorded_at, site, visitor_id, action, source, granted, denied, policy_version, \
      registry_version, language, jurisdiction, region, rule_version, gpc_applied, expires_at, page, \
      ip_reduced, ua_family, erased_at, hash";
+
+/// Ids per query and per chunk (at most about 1 MB of NDJSON).
+pub const SPAN: i64 = 2_000;
+/// Threads reading and encoding spans.
+const WORKERS: i64 = 2;
 
 pub(super) fn spawn(
     readers: Arc<Readers>,
@@ -26,26 +32,65 @@ pub(super) fn spawn(
     format: Format,
 ) -> mpsc::Receiver<Result<Chunk, LedgerError>> {
     let (tx, rx) = mpsc::channel(2);
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = produce(&readers, &filter, format, &tx) {
-            let _ = tx.blocking_send(Err(e));
+    tokio::spawn(async move {
+        if tx.send(Ok(Chunk { bytes: header::<RecordRow>(format), rows: 0 })).await.is_err() {
+            return;
+        }
+        let max = {
+            let readers = readers.clone();
+            tokio::task::spawn_blocking(move || readers.max_id()).await
+        };
+        let max = match max {
+            Ok(Ok(max)) => max,
+            Ok(Err(e)) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(LedgerError::Other(format!("export task: {e}")))).await;
+                return;
+            }
+        };
+        let spans = (max + SPAN - 1) / SPAN;
+        let mut workers = Vec::new();
+        for w in 0..WORKERS {
+            let (wtx, wrx) = mpsc::channel(2);
+            let (readers, filter) = (readers.clone(), filter.clone());
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = produce(&readers, &filter, format, w, spans, &wtx) {
+                    let _ = wtx.blocking_send(Err(e));
+                }
+            });
+            workers.push(wrx);
+        }
+        // Span k comes from worker k mod WORKERS: taking them in turn restores id order.
+        for k in 0..spans {
+            let Some(next) = workers[(k % WORKERS) as usize].recv().await else { return };
+            let failed = next.is_err();
+            if matches!(&next, Ok(c) if c.rows == 0) {
+                continue;
+            }
+            if tx.send(next).await.is_err() || failed {
+                return; // the consumer went away, or the export failed (reported)
+            }
         }
     });
     rx
 }
 
+/// Encodes spans `first`, `first + WORKERS`, … below `spans`, one chunk each (empty ones too,
+/// so the forwarder can count them).
 fn produce(
     readers: &Readers,
     filter: &RecordFilter,
     format: Format,
+    first: i64,
+    spans: i64,
     tx: &mpsc::Sender<Result<Chunk, LedgerError>>,
 ) -> Result<(), LedgerError> {
-    if tx.blocking_send(Ok(Chunk { bytes: header::<RecordRow>(format), rows: 0 })).is_err() {
-        return Ok(());
-    }
     let conn = readers.open().map_err(super::reader::map_err)?;
     let (where_sql, args) = filter_sql(filter);
-    let sql = format!("SELECT {COLUMNS} FROM consent_log{where_sql} AND id > ? ORDER BY id LIMIT {PAGE}");
+    let sql = format!("SELECT {COLUMNS} FROM consent_log{where_sql} AND id > ? AND id <= ? ORDER BY id");
     let mut stmt = conn.prepare(&sql).map_err(super::reader::map_err)?;
     let mut params: Vec<Value> = args
         .into_iter()
@@ -55,28 +100,31 @@ fn produce(
             Arg::Int(i) => Value::Integer(i),
         })
         .collect();
-    params.push(Value::Integer(0));
-    let cursor = params.len() - 1;
-    loop {
-        let mut bytes = Vec::with_capacity(PAGE as usize * 600);
+    let bounds = params.len();
+    params.extend([Value::Integer(0), Value::Integer(0)]);
+    let mut k = first;
+    while k < spans {
+        params[bounds] = Value::Integer(k * SPAN);
+        params[bounds + 1] = Value::Integer((k + 1) * SPAN);
+        let mut bytes = Vec::new();
         let mut n = 0usize;
-        let mut last = None;
         {
             let mut rows =
                 stmt.query(rusqlite::params_from_iter(params.iter())).map_err(super::reader::map_err)?;
             while let Some(row) = rows.next().map_err(super::reader::map_err)? {
-                let f = fields(row)?;
-                last = Some(f.id);
-                f.write(format, &mut bytes);
+                if bytes.capacity() == 0 {
+                    bytes.reserve(SPAN as usize * 600);
+                }
+                fields(row)?.write(format, &mut bytes);
                 n += 1;
             }
         } // the statement is reset here: no snapshot is held while the chunk waits
-        let Some(last) = last else { return Ok(()) };
         if tx.blocking_send(Ok(Chunk { bytes, rows: n })).is_err() {
-            return Ok(()); // the consumer went away
+            return Ok(()); // the export was abandoned
         }
-        params[cursor] = Value::Integer(last);
+        k += WORKERS;
     }
+    Ok(())
 }
 
 fn corrupt(column: &str) -> LedgerError {

@@ -56,6 +56,11 @@ impl Readers {
         result
     }
 
+    /// The highest record id (0 when there is none).
+    pub fn max_id(&self) -> Result<i64, LedgerError> {
+        self.with(|c| c.query_row("SELECT ifnull(MAX(id), 0) FROM consent_records", [], |r| r.get(0)))
+    }
+
     pub fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError> {
         let row = self.with(|c| {
             c.prepare_cached(LATEST)?

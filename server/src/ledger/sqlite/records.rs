@@ -553,7 +553,9 @@ pub(super) async fn search(
 
 pub(super) async fn count(pool: &SqlitePool, f: &RecordFilter) -> Result<u64, LedgerError> {
     let (sql, args) = where_clause(f);
-    let n: i64 = sqlx::query_scalar_with(&format!("SELECT COUNT(*) FROM consent_log{sql}"), args)
+    // Without a filter the records' own table answers alone (no joins).
+    let table = if sql == " WHERE 1" { "consent_records" } else { "consent_log" };
+    let n: i64 = sqlx::query_scalar_with(&format!("SELECT COUNT(*) FROM {table}{sql}"), args)
         .fetch_one(pool)
         .await
         .map_err(map_err)?;
