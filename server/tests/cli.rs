@@ -180,36 +180,38 @@ fn run(db: &std::path::Path, args: &[&str]) -> std::process::Output {
         .expect("runs")
 }
 
+/// A record as the API would build it, for `visitor` at `offset_ms` past a fixed time.
+fn record(visitor: [u8; 16], action: app::model::Action, offset_ms: i64) -> accord::ledger::NewRecord {
+    accord::ledger::NewRecord {
+        visitor_id: app::model::VisitorId(visitor),
+        site: "default".into(),
+        action,
+        source: app::model::Source::Api,
+        granted: vec!["necessary".into()],
+        denied: vec![],
+        policy_version: "2023-07-05".into(),
+        registry_version: "2023-07-05".into(),
+        language: "en".into(),
+        page: "/".into(),
+        ip_reduced: None,
+        ua_family: "other".into(),
+        recorded_at_ms: 1_700_000_000_000 + offset_ms,
+        region: None,
+        jurisdiction: "gdpr".into(),
+        rule_version: "t".into(),
+        gpc_applied: false,
+        expires_at_ms: 1_800_000_000_000,
+    }
+}
+
 /// Appends `n` records through the library (the same writer the server uses).
 async fn fill(db: &std::path::Path, n: u8) {
-    use accord::ledger::NewRecord;
-    use app::model::{Action, Source, VisitorId};
+    use app::model::Action;
     let ledger = SqliteLedger::open(db, 1).await.expect("open");
     ledger.migrate().await.expect("migrate");
     for i in 0..n {
-        ledger
-            .append(NewRecord {
-                visitor_id: VisitorId([i + 1; 16]),
-                site: "default".into(),
-                action: if i % 2 == 0 { Action::AcceptAll } else { Action::RejectAll },
-                source: Source::Api,
-                granted: vec!["necessary".into()],
-                denied: vec![],
-                policy_version: "2023-07-05".into(),
-                registry_version: "2023-07-05".into(),
-                language: "en".into(),
-                page: "/".into(),
-                ip_reduced: None,
-                ua_family: "other".into(),
-                recorded_at_ms: 1_700_000_000_000 + i64::from(i),
-                region: None,
-                jurisdiction: "gdpr".into(),
-                rule_version: "t".into(),
-                gpc_applied: false,
-                expires_at_ms: 1_800_000_000_000,
-            })
-            .await
-            .expect("append");
+        let action = if i % 2 == 0 { Action::AcceptAll } else { Action::RejectAll };
+        ledger.append(record([i + 1; 16], action, i64::from(i))).await.expect("append");
     }
 }
 
@@ -278,8 +280,7 @@ async fn export_verify_and_purge_from_the_command_line() {
 /// without a filter, every record comes exactly once and in chain order.
 #[tokio::test]
 async fn exports_over_many_spans_stay_in_chain_order() {
-    use accord::ledger::NewRecord;
-    use app::model::{Action, Source, VisitorId};
+    use app::model::Action;
     let dir = tempfile::tempdir().expect("tmp");
     let db = dir.path().join("accord.db");
     let ledger = SqliteLedger::open(&db, 2).await.expect("open");
@@ -291,29 +292,8 @@ async fn exports_over_many_spans_stay_in_chain_order() {
         tasks.spawn(async move {
             let mut id = [0u8; 16];
             id[..4].copy_from_slice(&i.to_be_bytes());
-            ledger
-                .append(NewRecord {
-                    visitor_id: VisitorId(id),
-                    site: "default".into(),
-                    action: if i % 3 == 0 { Action::RejectAll } else { Action::AcceptAll },
-                    source: Source::Api,
-                    granted: vec!["necessary".into()],
-                    denied: vec![],
-                    policy_version: "2023-07-05".into(),
-                    registry_version: "2023-07-05".into(),
-                    language: "en".into(),
-                    page: "/".into(),
-                    ip_reduced: None,
-                    ua_family: "other".into(),
-                    recorded_at_ms: 1_700_000_000_000 + i64::from(i),
-                    region: None,
-                    jurisdiction: "gdpr".into(),
-                    rule_version: "t".into(),
-                    gpc_applied: false,
-                    expires_at_ms: 1_800_000_000_000,
-                })
-                .await
-                .expect("append")
+            let action = if i % 3 == 0 { Action::RejectAll } else { Action::AcceptAll };
+            ledger.append(record(id, action, i64::from(i))).await.expect("append")
         });
     }
     while let Some(r) = tasks.join_next().await {
