@@ -75,24 +75,6 @@ pub struct LatestDecision {
     pub gpc_applied: bool,
 }
 
-impl From<&Record> for LatestDecision {
-    fn from(r: &Record) -> Self {
-        let d = &r.data;
-        Self {
-            id: r.id,
-            action: d.action,
-            granted: d.granted.clone(),
-            policy_version: d.policy_version.clone(),
-            recorded_at_ms: d.recorded_at_ms,
-            expires_at_ms: d.expires_at_ms,
-            jurisdiction: d.jurisdiction.clone(),
-            region: d.region.clone(),
-            rule_version: d.rule_version.clone(),
-            gpc_applied: d.gpc_applied,
-        }
-    }
-}
-
 /// A record as stored: identifiers are None once erased; salt, commitment and hash are the
 /// record's part of the hash chain (see [`chain`]).
 #[derive(Clone, Debug, PartialEq)]

@@ -9,6 +9,7 @@
 
 use crate::ledger::{LatestDecision, LedgerError};
 use app::model::{Action, VisitorId};
+use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -62,33 +63,28 @@ impl Readers {
     }
 
     pub fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError> {
-        let row = self.with(|c| {
+        self.with(|c| {
             c.prepare_cached(LATEST)?
                 .query_row(rusqlite::params![&visitor.as_bytes()[..], site], |r| {
-                    Ok((
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        LatestDecision {
-                            id: r.get(0)?,
-                            action: Action::AcceptAll,
-                            granted: Vec::new(),
-                            policy_version: r.get(3)?,
-                            recorded_at_ms: r.get(4)?,
-                            expires_at_ms: r.get(5)?,
-                            jurisdiction: r.get(6)?,
-                            region: r.get(7)?,
-                            rule_version: r.get(8)?,
-                            gpc_applied: r.get::<_, i64>(9)? == 1,
-                        },
-                    ))
+                    let action: String = r.get(1)?;
+                    let granted: String = r.get(2)?;
+                    Ok(LatestDecision {
+                        id: r.get(0)?,
+                        action: Action::parse(&action).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(1, Type::Text, "unknown action".into())
+                        })?,
+                        granted: granted.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect(),
+                        policy_version: r.get(3)?,
+                        recorded_at_ms: r.get(4)?,
+                        expires_at_ms: r.get(5)?,
+                        jurisdiction: r.get(6)?,
+                        region: r.get(7)?,
+                        rule_version: r.get(8)?,
+                        gpc_applied: r.get::<_, i64>(9)? == 1,
+                    })
                 })
                 .optional()
-        })?;
-        let Some((action, granted, mut d)) = row else { return Ok(None) };
-        d.action = Action::parse(&action)
-            .ok_or_else(|| LedgerError::Corrupt(format!("consent_records.action of record {}", d.id)))?;
-        d.granted = granted.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect();
-        Ok(Some(d))
+        })
     }
 }
 

@@ -344,35 +344,31 @@ fn find<K: PartialEq>(list: &[(K, i64)], key: &K) -> Option<i64> {
 }
 
 async fn context_id(conn: &mut SqliteConnection, k: &ContextKey) -> Result<i64, BatchFailed> {
-    const WHERE: &str = "site = ? AND policy_version = ? AND registry_version = ? AND language = ? \
-         AND jurisdiction = ? AND rule_version = ? AND region = ?";
-    let bind = |sql| k.iter().fold(sqlx::query_scalar::<_, i64>(sql), |q, v| q.bind(v.as_str()));
-    let select = format!("SELECT id FROM record_contexts WHERE {WHERE}");
-    if let Some(id) = bind(&select).fetch_optional(&mut *conn).await.map_err(failed)? {
-        return Ok(id);
-    }
-    bind(
-        "INSERT INTO record_contexts (site, policy_version, registry_version, language, jurisdiction, \
-         rule_version, region) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(failed)
+    let columns =
+        ["site", "policy_version", "registry_version", "language", "jurisdiction", "rule_version", "region"];
+    find_or_insert(conn, "record_contexts", &columns, k).await
 }
 
 async fn choice_id(conn: &mut SqliteConnection, k: &ChoiceKey) -> Result<i64, BatchFailed> {
-    let bind = |sql| k.iter().fold(sqlx::query_scalar::<_, i64>(sql), |q, v| q.bind(v.as_str()));
-    if let Some(id) = bind("SELECT id FROM record_choices WHERE granted = ? AND denied = ?")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(failed)?
-    {
+    find_or_insert(conn, "record_choices", &["granted", "denied"], k).await
+}
+
+/// The id of the row of `table` holding `values` in `columns`, inserted if there is none.
+async fn find_or_insert(
+    conn: &mut SqliteConnection,
+    table: &str,
+    columns: &[&str],
+    values: &[String],
+) -> Result<i64, BatchFailed> {
+    let bind = |sql| values.iter().fold(sqlx::query_scalar::<_, i64>(sql), |q, v| q.bind(v.as_str()));
+    let matches = columns.iter().map(|c| format!("{c} = ?")).collect::<Vec<_>>().join(" AND ");
+    let select = format!("SELECT id FROM {table} WHERE {matches}");
+    if let Some(id) = bind(&select).fetch_optional(&mut *conn).await.map_err(failed)? {
         return Ok(id);
     }
-    bind("INSERT INTO record_choices (granted, denied) VALUES (?, ?) RETURNING id")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(failed)
+    let marks = vec!["?"; columns.len()].join(", ");
+    let insert = format!("INSERT INTO {table} ({}) VALUES ({marks}) RETURNING id", columns.join(", "));
+    bind(&insert).fetch_one(&mut *conn).await.map_err(failed)
 }
 
 /// Inserts the batch in chain order with explicit ids (`next_id`, `next_id + 1`, …), which is
