@@ -425,8 +425,10 @@ async fn start_with_reachable_pool(db: &Path) -> (Server, SqliteLedger) {
     (Server::start(state).await, ledger)
 }
 
-/// Closes every pooled connection (one just used may still be on its way back to the pool).
+/// Closes the writer's connection and every pooled one (one just used may still be on its way
+/// back to the pool).
 async fn close_all(ledger: &SqliteLedger) {
+    ledger.close_writer_connection().await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         while let Some(conn) = ledger.pool().try_acquire() {
@@ -482,7 +484,7 @@ async fn a_database_file_that_cannot_be_opened_for_writing_answers_503_and_recov
         server.record("before the file turns read-only").await;
     }
     // Connections already open keep their writable descriptor; the ones opened from now on
-    // (the pool replaces connections over time) get a read-only one: SQLITE_READONLY.
+    // (the writer's after a failure, the pool's over time) get a read-only one: SQLITE_READONLY.
     close_all(&ledger).await;
     let Some(guard) = NotWritable::apply(&db) else {
         eprintln!("read-only file: skipped (root without CAP_LINUX_IMMUTABLE, or no chattr)");

@@ -5,8 +5,9 @@ mod admin;
 mod export;
 mod reader;
 mod records;
+mod writer;
 
-pub use records::MAX_BATCH;
+pub use writer::MAX_BATCH;
 
 use super::{
     AuditEntry, AuditFilter, Head, LatestDecision, Ledger, LedgerError, NewRecord, Page, PublishedPolicy,
@@ -31,7 +32,7 @@ const QUEUE: usize = 4096;
 #[derive(Clone)]
 pub struct SqliteLedger {
     pool: SqlitePool,
-    writer: tokio::sync::mpsc::Sender<records::AppendJob>,
+    writer: tokio::sync::mpsc::Sender<writer::Job>,
     readers: std::sync::Arc<reader::Readers>,
 }
 
@@ -92,10 +93,26 @@ impl SqliteLedger {
             .await
             .map_err(map_err)?;
         let (writer, rx) = tokio::sync::mpsc::channel(QUEUE);
-        tokio::spawn(records::writer(pool.clone(), rx));
+        let writer_options = writer::WriterOptions {
+            path: path.to_owned(),
+            busy_timeout: opts.busy_timeout,
+            max_pages: opts.max_pages,
+        };
+        writer::spawn(writer_options, rx)
+            .map_err(|e| LedgerError::Unavailable(format!("cannot start the ledger writer: {e}")))?;
         let readers =
             std::sync::Arc::new(reader::Readers::new(path, opts.busy_timeout, opts.max_connections as usize));
         Ok(Self { pool, writer, readers })
+    }
+
+    /// Closes the writer's connection once the appends queued before are written; the next
+    /// append opens a new one. Tests use it to make the writer meet a file or file system
+    /// that changed under it (read-only) the way a fresh process would.
+    pub async fn close_writer_connection(&self) {
+        let (done, closed) = tokio::sync::oneshot::channel();
+        if self.writer.send(writer::Job::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -108,9 +125,6 @@ pub(super) fn primary_code(e: &sqlx::Error) -> Option<i32> {
     let db = e.as_database_error()?;
     db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff)
 }
-
-/// SQLITE_READONLY
-pub(super) const SQLITE_READONLY: i32 = 8;
 
 /// Classifies SQLite failures: the transient ones become 503 + Retry-After upstream.
 pub(super) fn map_err(e: sqlx::Error) -> LedgerError {
@@ -196,7 +210,7 @@ impl Ledger for SqliteLedger {
     async fn append(&self, record: NewRecord) -> Result<Record, LedgerError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.writer
-            .send(records::AppendJob { record, reply })
+            .send(writer::Job::Append(writer::AppendJob { record, reply }))
             .await
             .map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))?;
         answer.await.map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))?

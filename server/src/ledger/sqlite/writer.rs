@@ -1,0 +1,498 @@
+//! The single writer: one OS thread with its own SQLite connection takes every append waiting
+//! in the queue (up to [`MAX_BATCH`]), writes them in one `BEGIN IMMEDIATE` transaction — one
+//! fsync for all of them — and answers each request only after the COMMIT returned.
+//!
+//! A plain thread and a synchronous connection, not an async task over the sqlx pool: a batch
+//! is about ten statements, and through the pool each one went to the connection's thread and
+//! back, then waited in the async run queue behind the HTTP handlers. Under load those
+//! hand-offs, not SQLite, made up most of a batch's time.
+//!
+//! A record that fails on its own (a constraint) fails alone: SQLite undoes just that
+//! statement and the transaction goes on. Storage trouble (locked, full, read-only, I/O
+//! error) fails the whole batch, nothing of it is acknowledged, and the connection is
+//! replaced before the next batch.
+
+use super::reader::map_err;
+use super::records::fixed;
+use crate::ledger::chain::{self, Hash, GENESIS};
+use crate::ledger::{LedgerError, NewRecord, Record, StoredRecord};
+use app::model::{Action, Source};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most records one transaction commits. Larger batches amortise the fsync further but make
+/// the first request of a batch wait for the last.
+pub const MAX_BATCH: usize = 256;
+
+pub(super) struct AppendJob {
+    pub record: NewRecord,
+    pub reply: oneshot::Sender<Result<Record, LedgerError>>,
+}
+
+// Appends are nearly every job: boxing them to shrink the rare `Close` would cost an allocation
+// per consent.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Job {
+    Append(AppendJob),
+    /// Close the connection (after the appends queued before); the next batch opens a new one.
+    Close(oneshot::Sender<()>),
+}
+
+/// How the writer opens its connection: the settings every connection of the ledger has.
+#[derive(Clone, Debug)]
+pub(super) struct WriterOptions {
+    pub path: PathBuf,
+    pub busy_timeout: Duration,
+    pub max_pages: Option<u32>,
+}
+
+/// Starts the writer thread. It ends when every sender of `rx` is gone.
+pub(super) fn spawn(opts: WriterOptions, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("accord-writer".into()).spawn(move || run(opts, rx)).map(drop)
+}
+
+fn run(opts: WriterOptions, mut rx: mpsc::Receiver<Job>) {
+    let mut writer = Writer::new(opts);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut close = None;
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Append(a) => batch.push(a),
+                Job::Close(done) => {
+                    close = Some(done);
+                    break;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            let started = Instant::now();
+            let results = writer.write_batch(&batch);
+            tracing::trace!(
+                records = batch.len(),
+                micros = started.elapsed().as_micros() as u64,
+                "batch written"
+            );
+            for (job, result) in batch.drain(..).zip(results) {
+                // The requester may have gone away (timeout); the record is committed regardless.
+                let _ = job.reply.send(result);
+            }
+        }
+        if let Some(done) = close.take() {
+            writer.conn = None;
+            let _ = done.send(());
+        }
+    }
+}
+
+pub(super) struct Writer {
+    opts: WriterOptions,
+    conn: Option<Connection>,
+    refs: Refs,
+}
+
+/// Why a whole batch failed.
+struct BatchFailed {
+    error: LedgerError,
+    /// SQLITE_READONLY: this connection was opened while the database file could not be
+    /// opened for writing (permissions, read-only mount) and stays read-only even once the
+    /// file is writable again. Nothing was written; a fresh connection may succeed.
+    read_only_connection: bool,
+}
+
+impl From<LedgerError> for BatchFailed {
+    fn from(error: LedgerError) -> Self {
+        Self { error, read_only_connection: false }
+    }
+}
+
+fn failed(e: rusqlite::Error) -> BatchFailed {
+    let read_only_connection = e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly);
+    BatchFailed { error: map_err(e), read_only_connection }
+}
+
+const INSERT: &str = "INSERT INTO consent_records (id, visitor_id, context_id, choice_id, action, source, \
+     page, ip_reduced, ua_family, recorded_at, gpc_applied, expires_at, subject_salt, hash) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+impl Writer {
+    pub(super) fn new(opts: WriterOptions) -> Self {
+        Self { opts, conn: None, refs: Refs::default() }
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        // No CREATE: the pool created and migrated the file; a file gone since is a fault.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.opts.path, flags)?;
+        conn.busy_timeout(self.opts.busy_timeout)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "secure_delete", true)?;
+        if let Some(pages) = self.opts.max_pages {
+            conn.pragma_update_and_check(None, "max_page_count", pages, |_| Ok(()))?;
+        }
+        Ok(conn)
+    }
+
+    /// Writes one batch; one result per job, in order.
+    pub(super) fn write_batch(&mut self, batch: &[AppendJob]) -> Vec<Result<Record, LedgerError>> {
+        let fail_all = |e: LedgerError| batch.iter().map(|_| Err(e.clone())).collect();
+        loop {
+            let fresh = self.conn.is_none();
+            let conn = match self.conn.take() {
+                Some(c) => c,
+                None => match self.open() {
+                    Ok(c) => c,
+                    Err(e) => return fail_all(map_err(e)),
+                },
+            };
+            match write_on(&conn, batch, &mut self.refs) {
+                Ok(out) => {
+                    self.conn = Some(conn);
+                    return out;
+                }
+                // Whatever the failure left behind (a transaction SQLite rolled back on its own,
+                // a read-only handle), the connection is closed, which rolls back what is open;
+                // the next batch opens a fresh one. A handle that was read-only from its
+                // opening gets one retry with a fresh one now: the fault may have cleared.
+                Err(f) => {
+                    drop(conn);
+                    if !f.read_only_connection || fresh {
+                        return fail_all(f.error);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn write_on(
+    conn: &Connection,
+    batch: &[AppendJob],
+    refs: &mut Refs,
+) -> Result<Vec<Result<Record, LedgerError>>, BatchFailed> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
+    let mut prev = chain_tip(conn)?;
+    let mut next_id = appended(conn)? + 1;
+    // Only storage trouble can fail it, and that fails the batch.
+    let ids = refs.resolve(conn, batch)?;
+    let mut insert = conn.prepare_cached(INSERT).map_err(failed)?;
+    let mut out = Vec::with_capacity(batch.len());
+    for (job, (context, choice)) in batch.iter().zip(ids) {
+        let r = &job.record;
+        let salt: [u8; 16] = rand::random();
+        let Some(hash) = chain::link(&prev, &stored_of(r, salt)) else {
+            out.push(Err(LedgerError::Other("unhashable record".into())));
+            continue;
+        };
+        // Explicit ids, in chain order: what AUTOINCREMENT would assign.
+        let inserted = insert.execute(params![
+            next_id,
+            &r.visitor_id.as_bytes()[..],
+            context,
+            choice,
+            action_code(r.action),
+            source_code(r.source),
+            r.page,
+            r.ip_reduced,
+            r.ua_family,
+            r.recorded_at_ms,
+            i64::from(r.gpc_applied),
+            r.expires_at_ms,
+            &salt[..],
+            &hash[..],
+        ]);
+        match inserted {
+            Ok(_) => {
+                out.push(Ok(Record { id: next_id, data: r.clone() }));
+                prev = hash;
+                next_id += 1;
+            }
+            Err(e) => {
+                let f = failed(e);
+                // Locked, full, read-only, I/O error: SQLite may have rolled back the whole
+                // transaction already, and nothing of this batch may be committed.
+                if matches!(f.error, LedgerError::Unavailable(_)) || conn.is_autocommit() {
+                    return Err(f);
+                }
+                // A constraint: SQLite undid this statement alone.
+                out.push(Err(f.error));
+            }
+        }
+    }
+    drop(insert);
+    conn.execute_batch("COMMIT").map_err(failed)?;
+    refs.committed();
+    Ok(out)
+}
+
+/// The hash the next record chains to: the newest record's, else the newest checkpoint's,
+/// else genesis. Read inside the writing transaction, so two processes cannot fork the chain.
+fn chain_tip(conn: &Connection) -> Result<Hash, BatchFailed> {
+    let last: Option<Option<Vec<u8>>> = conn
+        .prepare_cached("SELECT hash FROM consent_records ORDER BY id DESC LIMIT 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .map_err(failed)?;
+    if let Some(h) = last {
+        return Ok(
+            fixed(h, "hash")?.ok_or_else(|| LedgerError::Corrupt("the newest record is unsealed".into()))?
+        );
+    }
+    let checkpoint: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT hash FROM ledger_checkpoints ORDER BY through_id DESC LIMIT 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .map_err(failed)?;
+    Ok(fixed(checkpoint, "checkpoint hash")?.unwrap_or(GENESIS))
+}
+
+/// Records ever appended: AUTOINCREMENT's counter survives deletions, so a deleted tail shows.
+fn appended(conn: &Connection) -> Result<i64, BatchFailed> {
+    let n: Option<i64> = conn
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'consent_records'")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .map_err(failed)?;
+    Ok(n.unwrap_or(0))
+}
+
+/// The record as the chain hashes it (id and hash are not part of the link).
+fn stored_of(r: &NewRecord, salt: [u8; 16]) -> StoredRecord {
+    StoredRecord {
+        id: 0,
+        visitor_id: Some(r.visitor_id),
+        site: r.site.clone(),
+        action: r.action,
+        source: r.source,
+        granted: r.granted.clone(),
+        denied: r.denied.clone(),
+        policy_version: r.policy_version.clone(),
+        registry_version: r.registry_version.clone(),
+        language: r.language.clone(),
+        page: Some(r.page.clone()),
+        ip_reduced: r.ip_reduced.clone(),
+        ua_family: Some(r.ua_family.clone()),
+        recorded_at_ms: r.recorded_at_ms,
+        region: r.region.clone(),
+        jurisdiction: r.jurisdiction.clone(),
+        rule_version: r.rule_version.clone(),
+        gpc_applied: r.gpc_applied,
+        expires_at_ms: r.expires_at_ms,
+        subject_salt: Some(salt),
+        subject_commitment: None,
+        hash: None,
+        erased_at_ms: None,
+    }
+}
+
+/// A record's action and source as stored (their index in `ALL`; migration 0006 and the
+/// `consent_log` view spell out the same codes).
+fn action_code(a: Action) -> i64 {
+    Action::ALL.iter().position(|x| *x == a).unwrap_or_default() as i64
+}
+
+fn source_code(s: Source) -> i64 {
+    Source::ALL.iter().position(|x| *x == s).unwrap_or_default() as i64
+}
+
+/// Site, policy version, registry version, language, jurisdiction, rule version, region ('').
+type ContextKey = [String; 7];
+/// Granted and denied, comma-separated, exactly as the record lists them.
+type ChoiceKey = [String; 2];
+
+fn context_key(r: &NewRecord) -> ContextKey {
+    [
+        r.site.clone(),
+        r.policy_version.clone(),
+        r.registry_version.clone(),
+        r.language.clone(),
+        r.jurisdiction.clone(),
+        r.rule_version.clone(),
+        r.region.clone().unwrap_or_default(),
+    ]
+}
+
+fn choice_key(r: &NewRecord) -> ChoiceKey {
+    [r.granted.join(","), r.denied.join(",")]
+}
+
+const CONTEXT_COLUMNS: [&str; 7] =
+    ["site", "policy_version", "registry_version", "language", "jurisdiction", "rule_version", "region"];
+const CHOICE_COLUMNS: [&str; 2] = ["granted", "denied"];
+
+/// Most ids remembered; beyond, start afresh (there are normally a few hundred).
+const MAX_REFS: usize = 100_000;
+
+/// The writer's memory of context and choice ids (rows of `record_contexts` and
+/// `record_choices`), so a record is written as two small integers. Ids found or created in a
+/// transaction are kept only once it committed: after a rollback they may not exist.
+#[derive(Default)]
+struct Refs {
+    contexts: HashMap<ContextKey, i64>,
+    choices: HashMap<ChoiceKey, i64>,
+    new_contexts: Vec<(ContextKey, i64)>,
+    new_choices: Vec<(ChoiceKey, i64)>,
+}
+
+impl Refs {
+    /// Each record's (context id, choice id), creating rows as needed in `conn`'s transaction.
+    fn resolve(&mut self, conn: &Connection, batch: &[AppendJob]) -> Result<Vec<(i64, i64)>, BatchFailed> {
+        self.new_contexts.clear();
+        self.new_choices.clear();
+        let mut out = Vec::with_capacity(batch.len());
+        for job in batch {
+            let ck = context_key(&job.record);
+            let context = match self.contexts.get(&ck).copied().or_else(|| find(&self.new_contexts, &ck)) {
+                Some(id) => id,
+                None => {
+                    let id = find_or_insert(conn, "record_contexts", &CONTEXT_COLUMNS, &ck)?;
+                    self.new_contexts.push((ck, id));
+                    id
+                }
+            };
+            let kk = choice_key(&job.record);
+            let choice = match self.choices.get(&kk).copied().or_else(|| find(&self.new_choices, &kk)) {
+                Some(id) => id,
+                None => {
+                    let id = find_or_insert(conn, "record_choices", &CHOICE_COLUMNS, &kk)?;
+                    self.new_choices.push((kk, id));
+                    id
+                }
+            };
+            out.push((context, choice));
+        }
+        Ok(out)
+    }
+
+    /// The transaction committed: what it found or created exists for good.
+    fn committed(&mut self) {
+        if self.contexts.len() + self.choices.len() > MAX_REFS {
+            self.contexts.clear();
+            self.choices.clear();
+        }
+        self.contexts.extend(self.new_contexts.drain(..));
+        self.choices.extend(self.new_choices.drain(..));
+    }
+}
+
+fn find<K: PartialEq>(list: &[(K, i64)], key: &K) -> Option<i64> {
+    list.iter().find(|(k, _)| k == key).map(|(_, id)| *id)
+}
+
+/// The id of the row of `table` holding `values` in `columns`, inserted if there is none.
+fn find_or_insert(
+    conn: &Connection,
+    table: &str,
+    columns: &[&str],
+    values: &[String],
+) -> Result<i64, BatchFailed> {
+    let values = rusqlite::params_from_iter(values);
+    let matches = columns.iter().map(|c| format!("{c} = ?")).collect::<Vec<_>>().join(" AND ");
+    let select = format!("SELECT id FROM {table} WHERE {matches}");
+    let found = conn
+        .prepare_cached(&select)
+        .and_then(|mut s| s.query_row(values.clone(), |r| r.get(0)).optional())
+        .map_err(failed)?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    let marks = vec!["?"; columns.len()].join(", ");
+    let insert = format!("INSERT INTO {table} ({}) VALUES ({marks}) RETURNING id", columns.join(", "));
+    conn.prepare_cached(&insert).and_then(|mut s| s.query_row(values, |r| r.get(0))).map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::sqlite::SqliteLedger;
+    use crate::ledger::Ledger;
+    use app::model::VisitorId;
+
+    fn record(page: &str) -> NewRecord {
+        NewRecord {
+            visitor_id: VisitorId(rand::random()),
+            site: "default".into(),
+            action: Action::AcceptAll,
+            source: Source::Banner,
+            granted: vec!["necessary".into(), "analytics".into()],
+            denied: vec![],
+            policy_version: "2023-07-05".into(),
+            registry_version: "r1".into(),
+            language: "en".into(),
+            page: page.into(),
+            ip_reduced: Some("203.0.113.0".into()),
+            ua_family: "Firefox".into(),
+            recorded_at_ms: 1_763_900_000_000,
+            region: Some("DE".into()),
+            jurisdiction: "gdpr".into(),
+            rule_version: "1".into(),
+            gpc_applied: false,
+            expires_at_ms: 1_795_436_000_000,
+        }
+    }
+
+    fn jobs(pages: &[&str]) -> (Vec<AppendJob>, Vec<oneshot::Receiver<Result<Record, LedgerError>>>) {
+        pages
+            .iter()
+            .map(|p| {
+                let (reply, rx) = oneshot::channel();
+                (AppendJob { record: record(p), reply }, rx)
+            })
+            .unzip()
+    }
+
+    #[tokio::test]
+    async fn a_record_refused_by_a_constraint_fails_alone_and_the_chain_closes_over_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("w.db");
+        let ledger = SqliteLedger::open(&path, 1).await.expect("open");
+        ledger.migrate().await.expect("migrate");
+        sqlx::query(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON consent_records WHEN NEW.page = '/bad' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .execute(ledger.pool())
+        .await
+        .expect("trigger");
+        let mut writer = Writer::new(WriterOptions {
+            path: path.clone(),
+            busy_timeout: Duration::from_secs(5),
+            max_pages: None,
+        });
+        let (batch, _replies) = jobs(&["/a", "/bad", "/b", "/bad", "/c"]);
+        let out = writer.write_batch(&batch);
+        let ids: Vec<Option<i64>> = out.iter().map(|r| r.as_ref().ok().map(|r| r.id)).collect();
+        assert_eq!(ids, [Some(1), None, Some(2), None, Some(3)]);
+        assert!(
+            matches!(&out[1], Err(LedgerError::Other(m)) if m.contains("refused by the test")),
+            "{:?}",
+            out[1]
+        );
+        // The next batch continues the same chain on the same connection.
+        let (batch, _replies) = jobs(&["/d"]);
+        assert_eq!(writer.write_batch(&batch)[0].as_ref().map(|r| r.id).ok(), Some(4));
+        let report = ledger.verify().await.expect("verify");
+        assert!(report.finding.is_none(), "{report:?}");
+        assert_eq!(report.checked, 4);
+    }
+
+    #[tokio::test]
+    async fn a_vanished_database_fails_the_batch_without_a_record() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut writer = Writer::new(WriterOptions {
+            path: dir.path().join("missing.db"),
+            busy_timeout: Duration::from_millis(50),
+            max_pages: None,
+        });
+        let (batch, _replies) = jobs(&["/a", "/b"]);
+        let out = writer.write_batch(&batch);
+        assert!(out.iter().all(|r| matches!(r, Err(LedgerError::Unavailable(_)))), "{out:?}");
+        assert!(!dir.path().join("missing.db").exists(), "the writer must not create the file");
+    }
+}
