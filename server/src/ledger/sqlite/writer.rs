@@ -20,6 +20,7 @@ use app::model::{Action, Source};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,12 +50,83 @@ pub(super) struct WriterOptions {
     pub max_pages: Option<u32>,
 }
 
-/// Starts the writer thread. It ends when every sender of `rx` is gone.
+/// Starts the writer thread and its checkpointer. Both end when every sender of `rx` is gone.
 pub(super) fn spawn(opts: WriterOptions, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
-    std::thread::Builder::new().name("accord-writer".into()).spawn(move || run(opts, rx)).map(drop)
+    let signal = Arc::new(Signal::default());
+    let checkpointer = (opts.path.clone(), signal.clone());
+    std::thread::Builder::new()
+        .name("accord-checkpoint".into())
+        .spawn(move || checkpoints(&checkpointer.0, &checkpointer.1))?;
+    let spawned = std::thread::Builder::new().name("accord-writer".into()).spawn(move || {
+        run(opts, rx, &signal);
+        signal.set(|s| s.stop = true);
+    });
+    spawned.map(drop)
 }
 
-fn run(opts: WriterOptions, mut rx: mpsc::Receiver<Job>) {
+/// WAL pages beyond which the writer checkpoints on its own commit, as SQLite does by default
+/// every 1000: only when the checkpointer thread falls this far behind.
+const FALLBACK_AUTOCHECKPOINT: u32 = 10_000;
+/// Pause between two checkpoints while appends go on: each copies what the WAL gained
+/// meanwhile, so a page written by many batches (the table's last leaf) is copied once.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// From the writer to the checkpointer: "there are new commits", and "stop".
+#[derive(Default)]
+struct Signal {
+    state: Mutex<SignalState>,
+    changed: Condvar,
+    /// Held by the checkpointer while its connection is open.
+    connection: Mutex<()>,
+}
+
+#[derive(Default)]
+struct SignalState {
+    dirty: bool,
+    stop: bool,
+}
+
+impl Signal {
+    fn set(&self, f: impl FnOnce(&mut SignalState)) {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()));
+        self.changed.notify_one();
+    }
+}
+
+/// Moves committed pages from the WAL into the database file off the writer's path. SQLite
+/// would otherwise run that copy (and its fsync of the database file) inside the COMMIT of
+/// whichever batch crosses 1000 WAL pages, and every request of that batch waits for it.
+/// PASSIVE never waits for the writer or readers; once the WAL is fully copied, the next
+/// write transaction starts it over from the beginning, so the file stays small.
+fn checkpoints(path: &std::path::Path, signal: &Signal) {
+    loop {
+        {
+            let mut state = signal.state.lock().unwrap_or_else(|p| p.into_inner());
+            while !state.dirty && !state.stop {
+                state = signal.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            if state.stop {
+                return;
+            }
+            state.dirty = false;
+        }
+        // A connection only for the checkpoint: an idle one would hold the file open for
+        // writing (a read-only remount would be refused, and SQLite could hand its descriptor
+        // to the writer's next connection after the file turned read-only).
+        let open = signal.connection.lock().unwrap_or_else(|p| p.into_inner());
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let done = Connection::open_with_flags(path, flags)
+            .and_then(|c| c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())));
+        drop(open);
+        // Full disk, read-only file: the WAL keeps the data; the next commit tries again.
+        if let Err(e) = done {
+            tracing::debug!(error = %e, "checkpointer: checkpoint failed");
+        }
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+}
+
+fn run(opts: WriterOptions, mut rx: mpsc::Receiver<Job>, signal: &Signal) {
     let mut writer = Writer::new(opts);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut close = None;
@@ -80,12 +152,15 @@ fn run(opts: WriterOptions, mut rx: mpsc::Receiver<Job>) {
                 micros = started.elapsed().as_micros() as u64,
                 "batch written"
             );
+            signal.set(|s| s.dirty = true);
             for (job, result) in batch.drain(..).zip(results) {
                 // The requester may have gone away (timeout); the record is committed regardless.
                 let _ = job.reply.send(result);
             }
         }
         if let Some(done) = close.take() {
+            // Not while the checkpointer has a connection open (see `checkpoints`).
+            let _checkpointer_idle = signal.connection.lock().unwrap_or_else(|p| p.into_inner());
             writer.conn = None;
             let _ = done.send(());
         }
@@ -136,6 +211,7 @@ impl Writer {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "secure_delete", true)?;
+        conn.pragma_update(None, "wal_autocheckpoint", FALLBACK_AUTOCHECKPOINT)?;
         if let Some(pages) = self.opts.max_pages {
             conn.pragma_update_and_check(None, "max_page_count", pages, |_| Ok(()))?;
         }
@@ -480,6 +556,28 @@ mod tests {
         let report = ledger.verify().await.expect("verify");
         assert!(report.finding.is_none(), "{report:?}");
         assert_eq!(report.checked, 4);
+    }
+
+    #[tokio::test]
+    async fn committed_pages_reach_the_database_file_without_waiting_for_a_full_wal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.db");
+        let ledger = SqliteLedger::open(&path, 1).await.expect("open");
+        ledger.migrate().await.expect("migrate");
+        // Copy what migrating left in the WAL, so only the appends below are new there.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(ledger.pool()).await.expect("checkpoint");
+        let before = std::fs::metadata(&path).expect("db file").len();
+        let appends = (0..400).map(|i| ledger.append(record(&format!("/page/{i}"))));
+        for r in futures_util::future::join_all(appends).await {
+            r.expect("append");
+        }
+        // A few dozen WAL pages: far below any auto-checkpoint, so only the checkpointer
+        // thread moves them into the database file.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::metadata(&path).expect("db file").len() <= before {
+            assert!(Instant::now() < deadline, "the database file did not grow past {before} bytes");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[tokio::test]
