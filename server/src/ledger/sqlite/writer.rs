@@ -423,24 +423,13 @@ impl Refs {
         self.new_choices.clear();
         let mut out = Vec::with_capacity(batch.len());
         for job in batch {
-            let ck = context_key(&job.record);
-            let context = match self.contexts.get(&ck).copied().or_else(|| find(&self.new_contexts, &ck)) {
-                Some(id) => id,
-                None => {
-                    let id = find_or_insert(conn, "record_contexts", &CONTEXT_COLUMNS, &ck)?;
-                    self.new_contexts.push((ck, id));
-                    id
-                }
-            };
-            let kk = choice_key(&job.record);
-            let choice = match self.choices.get(&kk).copied().or_else(|| find(&self.new_choices, &kk)) {
-                Some(id) => id,
-                None => {
-                    let id = find_or_insert(conn, "record_choices", &CHOICE_COLUMNS, &kk)?;
-                    self.new_choices.push((kk, id));
-                    id
-                }
-            };
+            let context =
+                known_or_new(&self.contexts, &mut self.new_contexts, context_key(&job.record), |k| {
+                    find_or_insert(conn, "record_contexts", &CONTEXT_COLUMNS, k)
+                })?;
+            let choice = known_or_new(&self.choices, &mut self.new_choices, choice_key(&job.record), |k| {
+                find_or_insert(conn, "record_choices", &CHOICE_COLUMNS, k)
+            })?;
             out.push((context, choice));
         }
         Ok(out)
@@ -457,8 +446,22 @@ impl Refs {
     }
 }
 
-fn find<K: PartialEq>(list: &[(K, i64)], key: &K) -> Option<i64> {
-    list.iter().find(|(k, _)| k == key).map(|(_, id)| *id)
+/// The id of `key`: remembered from a committed transaction, found or created earlier in this
+/// one, else looked up or inserted now (and noted as new).
+fn known_or_new<K: Eq + std::hash::Hash>(
+    known: &HashMap<K, i64>,
+    new: &mut Vec<(K, i64)>,
+    key: K,
+    fetch: impl FnOnce(&K) -> Result<i64, BatchFailed>,
+) -> Result<i64, BatchFailed> {
+    if let Some(id) =
+        known.get(&key).copied().or_else(|| new.iter().find(|(k, _)| *k == key).map(|(_, id)| *id))
+    {
+        return Ok(id);
+    }
+    let id = fetch(&key)?;
+    new.push((key, id));
+    Ok(id)
 }
 
 /// The id of the row of `table` holding `values` in `columns`, inserted if there is none.
@@ -523,12 +526,18 @@ mod tests {
             .unzip()
     }
 
-    #[tokio::test]
-    async fn a_record_refused_by_a_constraint_fails_alone_and_the_chain_closes_over_it() {
+    /// A migrated ledger in a temporary directory (kept alive by the returned guard).
+    async fn migrated() -> (tempfile::TempDir, PathBuf, SqliteLedger) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("w.db");
+        let path = dir.path().join("ledger.db");
         let ledger = SqliteLedger::open(&path, 1).await.expect("open");
         ledger.migrate().await.expect("migrate");
+        (dir, path, ledger)
+    }
+
+    #[tokio::test]
+    async fn a_record_refused_by_a_constraint_fails_alone_and_the_chain_closes_over_it() {
+        let (_dir, path, ledger) = migrated().await;
         sqlx::query(
             "CREATE TRIGGER refuse_bad BEFORE INSERT ON consent_records WHEN NEW.page = '/bad' \
              BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
@@ -560,10 +569,7 @@ mod tests {
 
     #[tokio::test]
     async fn committed_pages_reach_the_database_file_without_waiting_for_a_full_wal() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("c.db");
-        let ledger = SqliteLedger::open(&path, 1).await.expect("open");
-        ledger.migrate().await.expect("migrate");
+        let (_dir, path, ledger) = migrated().await;
         // Copy what migrating left in the WAL, so only the appends below are new there.
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(ledger.pool()).await.expect("checkpoint");
         let before = std::fs::metadata(&path).expect("db file").len();
