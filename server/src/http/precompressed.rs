@@ -54,7 +54,7 @@ fn none_match(req: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 /// `Accept-Encoding` names gzip (or `*`) without `q=0`.
-pub fn accepts_gzip(req: &HeaderMap) -> bool {
+fn accepts_gzip(req: &HeaderMap) -> bool {
     req.get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())

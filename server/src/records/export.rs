@@ -118,28 +118,12 @@ impl Exportable for AuditRow {
     }
 }
 
-/// Spreadsheets execute cells starting with these as formulas; such values get a leading
-/// apostrophe in CSV (NDJSON carries them unchanged).
-fn defuse(v: String) -> String {
-    if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v
-    }
-}
-
 fn csv_line(fields: &[String], out: &mut Vec<u8>) {
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        if f.contains([',', '"', '\n', '\r']) {
-            out.push(b'"');
-            out.extend_from_slice(f.replace('"', "\"\"").as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(f.as_bytes());
-        }
+        csv_field(out, f.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -155,7 +139,7 @@ pub fn header<T: Exportable>(format: Format) -> Vec<u8> {
 pub fn encode<T: Exportable>(rows: &[T], format: Format, out: &mut Vec<u8>) {
     for r in rows {
         match format {
-            Format::Csv => csv_line(&r.fields().into_iter().map(defuse).collect::<Vec<_>>(), out),
+            Format::Csv => csv_line(&r.fields(), out),
             Format::Ndjson => {
                 // Serializing these plain structs cannot fail; skip the row rather than panic.
                 if serde_json::to_writer(&mut *out, r).is_ok() {
@@ -318,7 +302,9 @@ fn write_int(out: &mut Vec<u8>, n: i64) {
     let _ = write!(out, "{n}");
 }
 
-/// A CSV cell: formula starts defused, quoted when it holds a separator, quote or newline.
+/// A CSV cell: quoted when it holds a separator, quote or newline. Spreadsheets execute cells
+/// starting with `=`, `+`, `-`, `@`, tab or CR as formulas: those get a leading apostrophe
+/// (NDJSON carries values unchanged).
 fn csv_field(out: &mut Vec<u8>, v: &[u8]) {
     let quote = v.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
     if quote {
@@ -556,7 +542,7 @@ mod tests {
     #[test]
     fn csv_quotes_separators_and_defuses_formulas() {
         let mut out = Vec::new();
-        csv_line(&["a,b".into(), "say \"hi\"".into(), defuse("=1+1".into()), "plain".into()], &mut out);
+        csv_line(&["a,b".into(), "say \"hi\"".into(), "=1+1".into(), "plain".into()], &mut out);
         assert_eq!(String::from_utf8_lossy(&out), "\"a,b\",\"say \"\"hi\"\"\",'=1+1,plain\r\n");
     }
 }

@@ -153,15 +153,6 @@ where
     res
 }
 
-/// Starts a record export in chain order.
-pub fn spawn_export(
-    state: &AppState,
-    filter: crate::ledger::RecordFilter,
-    format: Format,
-) -> tokio::sync::mpsc::Receiver<Result<export::Chunk, crate::ledger::LedgerError>> {
-    state.ledger.export(filter, format)
-}
-
 #[utoipa::path(
     get,
     path = "/api/v1/admin/export",
@@ -209,7 +200,7 @@ pub async fn export(
             format!("{} {}", format.extension(), describe(&q)),
         )
         .await?;
-    Ok(download(format, "consent-records", spawn_export(&state, filter, format)))
+    Ok(download(format, "consent-records", state.ledger.export(filter, format)))
 }
 
 #[utoipa::path(

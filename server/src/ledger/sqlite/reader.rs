@@ -33,9 +33,7 @@ impl Readers {
     }
 
     pub(super) fn open(&self) -> rusqlite::Result<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.path, flags)?;
-        conn.busy_timeout(self.busy_timeout)?;
+        let conn = connect(&self.path, self.busy_timeout)?;
         conn.pragma_update(None, "query_only", true)?;
         Ok(conn)
     }
@@ -73,7 +71,7 @@ impl Readers {
                         action: Action::parse(&action).ok_or_else(|| {
                             rusqlite::Error::FromSqlConversionFailure(1, Type::Text, "unknown action".into())
                         })?,
-                        granted: granted.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect(),
+                        granted: super::records::split_keys(&granted),
                         policy_version: r.get(3)?,
                         recorded_at_ms: r.get(4)?,
                         expires_at_ms: r.get(5)?,
@@ -86,6 +84,15 @@ impl Readers {
                 .optional()
         })
     }
+}
+
+/// A plain connection to the existing database file (never created here: the pool created and
+/// migrated it, and a file gone since is a fault), used by one thread at a time.
+pub(super) fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(busy_timeout)?;
+    Ok(conn)
 }
 
 /// The same classification as the pooled connections' errors: transient conditions are

@@ -14,7 +14,7 @@ pub(super) const COLUMNS: &str = "id, visitor_id, site, action, source, granted,
      registry_version, language, page, ip_reduced, ua_family, recorded_at, region, jurisdiction, \
      rule_version, gpc_applied, expires_at, subject_salt, subject_commitment, hash, erased_at";
 
-fn split_keys(s: &str) -> Vec<String> {
+pub(super) fn split_keys(s: &str) -> Vec<String> {
     s.split(',').filter(|k| !k.is_empty()).map(str::to_owned).collect()
 }
 
@@ -58,24 +58,27 @@ pub(super) fn stored_from_row(row: &SqliteRow) -> Result<StoredRecord, LedgerErr
 /// else genesis. Read inside the writing transaction, so two processes cannot fork the chain.
 async fn chain_tip(conn: &mut SqliteConnection) -> Result<Hash, LedgerError> {
     let last: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("SELECT hash FROM consent_records ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(map_err)?;
+        sqlx::query_scalar(NEWEST_HASH).fetch_optional(&mut *conn).await.map_err(map_err)?;
     match last {
-        Some(h) => {
-            fixed(h, "hash")?.ok_or_else(|| LedgerError::Corrupt("the newest record is unsealed".into()))
-        }
+        Some(h) => sealed(h),
         None => Ok(checkpoint(conn).await?.map_or(GENESIS, |(_, h)| h)),
     }
 }
 
+/// The chain-tip queries, shared with the writer thread's connection (`writer.rs`).
+pub(super) const NEWEST_HASH: &str = "SELECT hash FROM consent_records ORDER BY id DESC LIMIT 1";
+pub(super) const NEWEST_CHECKPOINT: &str =
+    "SELECT through_id, hash FROM ledger_checkpoints ORDER BY through_id DESC LIMIT 1";
+pub(super) const APPENDED: &str = "SELECT seq FROM sqlite_sequence WHERE name = 'consent_records'";
+
+/// The newest record's hash, which every record has once the chain exists.
+pub(super) fn sealed(hash: Option<Vec<u8>>) -> Result<Hash, LedgerError> {
+    fixed(hash, "hash")?.ok_or_else(|| LedgerError::Corrupt("the newest record is unsealed".into()))
+}
+
 /// The newest retention checkpoint: (last purged id, its hash).
 async fn checkpoint(conn: &mut SqliteConnection) -> Result<Option<(i64, Hash)>, LedgerError> {
-    let row = sqlx::query("SELECT through_id, hash FROM ledger_checkpoints ORDER BY through_id DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?;
+    let row = sqlx::query(NEWEST_CHECKPOINT).fetch_optional(&mut *conn).await.map_err(map_err)?;
     let Some(row) = row else { return Ok(None) };
     let hash: Option<Hash> = fixed(Some(row.try_get("hash").map_err(map_err)?), "checkpoint hash")?;
     Ok(Some((row.try_get("through_id").map_err(map_err)?, hash.unwrap_or(GENESIS))))
@@ -229,10 +232,7 @@ pub(super) async fn by_id(pool: &SqlitePool, id: i64) -> Result<Option<StoredRec
 
 /// Records ever appended: AUTOINCREMENT's counter survives deletions, so a deleted tail shows.
 async fn appended(conn: &mut SqliteConnection) -> Result<i64, LedgerError> {
-    let n: Option<i64> = sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'consent_records'")
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(map_err)?;
+    let n: Option<i64> = sqlx::query_scalar(APPENDED).fetch_optional(&mut *conn).await.map_err(map_err)?;
     Ok(n.unwrap_or(0))
 }
 

@@ -12,12 +12,12 @@
 //! error) fails the whole batch, nothing of it is acknowledged, and the connection is
 //! replaced before the next batch.
 
-use super::reader::map_err;
-use super::records::fixed;
+use super::reader::{connect, map_err};
+use super::records::{fixed, sealed, APPENDED, NEWEST_CHECKPOINT, NEWEST_HASH};
 use crate::ledger::chain::{self, Hash, GENESIS};
 use crate::ledger::{LedgerError, NewRecord, Record, StoredRecord};
 use app::model::{Action, Source};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
@@ -114,8 +114,8 @@ fn checkpoints(path: &std::path::Path, signal: &Signal) {
         // writing (a read-only remount would be refused, and SQLite could hand its descriptor
         // to the writer's next connection after the file turned read-only).
         let open = signal.connection.lock().unwrap_or_else(|p| p.into_inner());
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let done = Connection::open_with_flags(path, flags)
+        // PASSIVE never waits, so no busy timeout applies.
+        let done = connect(path, Duration::ZERO)
             .and_then(|c| c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())));
         drop(open);
         // Full disk, read-only file: the WAL keeps the data; the next commit tries again.
@@ -203,10 +203,7 @@ impl Writer {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        // No CREATE: the pool created and migrated the file; a file gone since is a fault.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.opts.path, flags)?;
-        conn.busy_timeout(self.opts.busy_timeout)?;
+        let conn = connect(&self.opts.path, self.opts.busy_timeout)?;
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
@@ -314,17 +311,15 @@ fn write_on(
 /// else genesis. Read inside the writing transaction, so two processes cannot fork the chain.
 fn chain_tip(conn: &Connection) -> Result<Hash, BatchFailed> {
     let last: Option<Option<Vec<u8>>> = conn
-        .prepare_cached("SELECT hash FROM consent_records ORDER BY id DESC LIMIT 1")
+        .prepare_cached(NEWEST_HASH)
         .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
         .map_err(failed)?;
     if let Some(h) = last {
-        return Ok(
-            fixed(h, "hash")?.ok_or_else(|| LedgerError::Corrupt("the newest record is unsealed".into()))?
-        );
+        return Ok(sealed(h)?);
     }
     let checkpoint: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT hash FROM ledger_checkpoints ORDER BY through_id DESC LIMIT 1")
-        .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
+        .prepare_cached(NEWEST_CHECKPOINT)
+        .and_then(|mut s| s.query_row([], |r| r.get(1)).optional())
         .map_err(failed)?;
     Ok(fixed(checkpoint, "checkpoint hash")?.unwrap_or(GENESIS))
 }
@@ -332,7 +327,7 @@ fn chain_tip(conn: &Connection) -> Result<Hash, BatchFailed> {
 /// Records ever appended: AUTOINCREMENT's counter survives deletions, so a deleted tail shows.
 fn appended(conn: &Connection) -> Result<i64, BatchFailed> {
     let n: Option<i64> = conn
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'consent_records'")
+        .prepare_cached(APPENDED)
         .and_then(|mut s| s.query_row([], |r| r.get(0)).optional())
         .map_err(failed)?;
     Ok(n.unwrap_or(0))
