@@ -5,12 +5,14 @@
 //! process that competes for the CPU exactly like Accord does), drives both with a keep-alive
 //! HTTP/1.1 load generator on loopback, then measures storage through the real library:
 //! bytes per record at 1 M records, visitor-history lookups at 10 M, export rows/s.
-//! Results go to `bench/results/latest.json` and `latest.md`.
+//! Results go to `bench/results/latest.json` and `latest.md`. `accord-bench stack` drives one
+//! request path through the router in-process (see `stack.rs`).
 
 mod hello;
 mod load;
 mod procs;
 mod report;
+mod stack;
 mod storage;
 
 use anyhow::{bail, Context, Result};
@@ -42,6 +44,9 @@ enum Command {
     },
     /// The whole benchmark: HTTP phases against Accord and the ceiling, then storage.
     Run(RunArgs),
+    /// One request path through Accord's router in-process (no sockets): the cost of the
+    /// middleware stack and the handler alone.
+    Stack(stack::StackArgs),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -105,6 +110,11 @@ pub fn workspace_root() -> PathBuf {
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
+/// Accord's allocator, so `stack` measures what the `accord` binary does and the ceiling is
+/// not handicapped by a slower allocator than the server it is compared with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -112,6 +122,7 @@ fn main() -> std::process::ExitCode {
             hello::main(bind, config_file.as_deref(), script_file.as_deref())
         }
         Command::Run(args) => run(args),
+        Command::Stack(args) => stack::main(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ pub mod context;
 pub mod embed;
 pub mod forms;
 pub mod health;
+pub mod lanes;
 pub mod openapi;
 pub mod pages;
 pub mod precompressed;
@@ -19,6 +20,7 @@ pub mod security;
 
 use crate::state::AppState;
 use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use std::time::Duration;
@@ -83,20 +85,31 @@ pub fn router(state: AppState) -> Router {
     // every route at every layer, and each middleware then clones the boxed stack beneath it
     // on every request (quadratic in the layers). Here a request costs one clone of a stack
     // of plain structs.
-    let stack = tower::ServiceBuilder::new()
+    let full = tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
         .layer(TraceLayer::new_for_http())
         // Outside the timeout, so its 408 gets the JSON error shape too.
         .layer(axum::middleware::from_fn_with_state(state.clone(), rejections::json_errors))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(timeout_layer(timeout))
         .layer(CompressionLayer::new().compress_when(compressible()))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
         .layer(tower_cookies::CookieManagerLayer::new())
         .layer(axum::middleware::from_fn_with_state(state.clone(), context::attach))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
-        .layer(axum::middleware::from_fn_with_state(state, admin_ui::load))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admin_ui::load))
+        .service(routes.clone());
+    // The public API's short lane (`lanes`): the same routes, the layers that act on them.
+    let short = tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .layer(TraceLayer::new_for_http())
+        // Outside the timeout, so its 408 gets the JSON error shape too.
+        .layer(axum::middleware::from_fn_with_state(state, lanes::public_api))
+        .layer(timeout_layer(timeout))
+        .layer(CompressionLayer::new().compress_when(compressible()))
         .service(routes);
-    Router::new().fallback_service(stack)
+    Router::new().fallback_service(lanes::Lanes { short, full })
+}
+
+fn timeout_layer(timeout: Duration) -> tower_http::timeout::TimeoutLayer {
+    tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout)
 }

@@ -105,13 +105,19 @@ fn site_of(state: &AppState, req: &Request) -> Option<String> {
 }
 
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match refusal(&state, &req) {
+        None => next.run(req).await,
+        Some(refused) => refused,
+    }
+}
+
+/// The 429 for a request over its client's or its site's limit; None when it may pass.
+pub(crate) fn refusal(state: &AppState, req: &Request) -> Option<Response> {
     if !limited(req.method(), req.uri().path()) {
-        return next.run(req).await;
+        return None;
     }
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let ip = peer.map(|p| state.geo.client_ip(p, req.headers()));
-    match state.limits.check(ip, site_of(&state, &req)) {
-        Ok(()) => next.run(req).await,
-        Err(retry_after_secs) => ApiError::TooManyRequests { retry_after_secs }.into_response(),
-    }
+    let retry_after_secs = state.limits.check(ip, site_of(state, req)).err()?;
+    Some(ApiError::TooManyRequests { retry_after_secs }.into_response())
 }

@@ -27,17 +27,30 @@ pub async fn json_errors(State(state): State<AppState>, req: Request, next: Next
         .into_response();
     }
     let method = req.method().clone();
-    let path = req.uri().path();
-    let wants_json = method != Method::HEAD && (path.starts_with("/api/") || method != Method::GET);
+    let wants_json = wants_json(&method, req.uri().path());
     let res = next.run(req).await;
+    if wants_json {
+        into_json(&state, &method, res).await
+    } else {
+        res
+    }
+}
+
+/// A program is the client: an API path, or anything but a page view.
+pub(crate) fn wants_json(method: &Method, path: &str) -> bool {
+    *method != Method::HEAD && (path.starts_with("/api/") || *method != Method::GET)
+}
+
+/// An error answer without the JSON body gets it; anything else passes unchanged.
+pub(crate) async fn into_json(state: &AppState, method: &Method, res: Response) -> Response {
     let status = res.status();
-    if !wants_json || !(status.is_client_error() || status.is_server_error()) || is_json(res.headers()) {
+    if !(status.is_client_error() || status.is_server_error()) || is_json(res.headers()) {
         return res;
     }
     let (mut parts, body) = res.into_parts();
     let detail = detail(&parts.headers, body).await;
     let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let err = rejection(status, &method, allow.as_deref(), detail, state.config.server.request_timeout_secs);
+    let err = rejection(status, method, allow.as_deref(), detail, state.config.server.request_timeout_secs);
     // The old representation goes; the rest (Allow, CORS, caching, security headers) stays.
     for name in [
         header::CONTENT_TYPE,

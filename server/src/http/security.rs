@@ -4,7 +4,7 @@
 
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -15,26 +15,42 @@ const DOCS_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'sel
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    // The demo page stands in for a third-party site and the embed script runs on such sites;
-    // neither is Accord's to restrict.
-    let foreign = path.starts_with("/demo") || path.starts_with("/embed");
-    let csp = if path.starts_with("/api/docs") { DOCS_CSP } else { API_CSP };
+    let policy = Policy::for_path(req.uri().path());
     let mut res = next.run(req).await;
-    let tls = state.config.server.public_url.as_deref().is_some_and(|u| u.starts_with("https://"));
-    let h = res.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    };
-    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(h, header::REFERRER_POLICY, "strict-origin-when-cross-origin");
-    if !foreign {
-        set(h, header::X_FRAME_OPTIONS, "DENY");
-        set(h, header::CONTENT_SECURITY_POLICY, csp);
-    }
-    // HSTS only means something over TLS (a browser ignores it on plain http).
-    if tls {
-        set(h, header::STRICT_TRANSPORT_SECURITY, HSTS);
-    }
+    policy.apply(&state, res.headers_mut());
     res
+}
+
+/// The headers a response gets, decided from the request path before the request moves on.
+pub(crate) struct Policy {
+    /// The demo page stands in for a third-party site and the embed script runs on such
+    /// sites; neither is Accord's to restrict.
+    foreign: bool,
+    csp: &'static str,
+}
+
+impl Policy {
+    pub(crate) fn for_path(path: &str) -> Self {
+        Self {
+            foreign: path.starts_with("/demo") || path.starts_with("/embed"),
+            csp: if path.starts_with("/api/docs") { DOCS_CSP } else { API_CSP },
+        }
+    }
+
+    /// Adds what the handler did not set itself (pages bring their own nonce-carrying CSP).
+    pub(crate) fn apply(&self, state: &AppState, h: &mut HeaderMap) {
+        let set = |h: &mut HeaderMap, name: HeaderName, value: &'static str| {
+            h.entry(name).or_insert(HeaderValue::from_static(value));
+        };
+        set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        set(h, header::REFERRER_POLICY, "strict-origin-when-cross-origin");
+        if !self.foreign {
+            set(h, header::X_FRAME_OPTIONS, "DENY");
+            set(h, header::CONTENT_SECURITY_POLICY, self.csp);
+        }
+        // HSTS only means something over TLS (a browser ignores it on plain http).
+        if state.config.server.public_url.as_deref().is_some_and(|u| u.starts_with("https://")) {
+            set(h, header::STRICT_TRANSPORT_SECURITY, HSTS);
+        }
+    }
 }

@@ -1,0 +1,82 @@
+//! `accord-bench stack`: one request path driven through Accord's router in-process, no
+//! sockets, on a current-thread runtime: what the middleware stack and the handler cost,
+//! without the kernel and the load generator. Wall time per request is printed (noisy on a
+//! shared host); for numbers that do not move with the neighbours, count instructions:
+//!
+//! ```text
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect=accord_bench::stack::drive \
+//!     target/release/accord-bench stack --requests 5000 --rounds 1
+//! ```
+//!
+//! (instructions per request = the program total / requests).
+
+use anyhow::{bail, Context, Result};
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+use tower::ServiceExt;
+
+#[derive(clap::Args, Debug)]
+pub struct StackArgs {
+    /// Request target (a GET that answers 2xx).
+    #[arg(long, default_value = "/api/v1/config?site=default")]
+    pub path: String,
+    /// Requests per round.
+    #[arg(long, default_value_t = 100_000)]
+    pub requests: usize,
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Directory served as the site root (default: target/site).
+    #[arg(long)]
+    pub site_root: Option<PathBuf>,
+}
+
+pub fn main(args: &StackArgs) -> Result<()> {
+    let dir = tempfile::tempdir().context("temporary directory")?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("runtime")?;
+    let mut config: accord::config::Config = accord::config::Config::default();
+    config.database.path = dir.path().join("stack.db");
+    config.server.site_root =
+        args.site_root.clone().unwrap_or_else(|| crate::workspace_root().join("target/site"));
+    // One address sends everything: limits far above what one thread can do, still checked.
+    config.rate_limit.per_ip_per_second = 1_000_000_000;
+    config.rate_limit.per_ip_burst = 1_000_000_000;
+    config.rate_limit.per_site_per_second = 1_000_000_000;
+    config.rate_limit.per_site_burst = 1_000_000_000;
+    let state = rt.block_on(accord::server::build_state(config)).context("start Accord")?;
+    let app = accord::http::router(state);
+    let mut best = f64::MAX;
+    for round in 0..args.rounds {
+        let t = Instant::now();
+        drive(&rt, &app, &args.path, args.requests)?;
+        let us = t.elapsed().as_secs_f64() * 1e6 / args.requests.max(1) as f64;
+        best = best.min(us);
+        println!("round {round}: {us:.2} µs/request");
+    }
+    println!("best of {}: {best:.2} µs/request for GET {}", args.rounds, args.path);
+    Ok(())
+}
+
+/// The measured loop (callgrind's `--toggle-collect` target).
+#[inline(never)]
+pub fn drive(rt: &tokio::runtime::Runtime, app: &axum::Router, path: &str, n: usize) -> Result<()> {
+    rt.block_on(async {
+        let peer = ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000)));
+        for _ in 0..n {
+            let mut req = axum::http::Request::get(path)
+                .header("accept-encoding", "gzip")
+                .header("accept-language", "en-US,en;q=0.9")
+                .header("user-agent", crate::load::USER_AGENT)
+                .body(Body::empty())?;
+            req.extensions_mut().insert(peer);
+            let res = app.clone().oneshot(req).await?;
+            if !res.status().is_success() {
+                bail!("GET {path} answered {}", res.status());
+            }
+            axum::body::to_bytes(res.into_body(), 1 << 20).await?;
+        }
+        Ok(())
+    })
+}
