@@ -36,15 +36,13 @@ pub struct StackArgs {
 pub fn main(args: &StackArgs) -> Result<()> {
     let dir = tempfile::tempdir().context("temporary directory")?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("runtime")?;
-    let mut config: accord::config::Config = accord::config::Config::default();
+    // The HTTP phases' configuration: shipped defaults, rate limits raised but still checked.
+    let file = dir.path().join("accord.toml");
+    std::fs::write(&file, crate::load::BENCH_CONFIG).context("write the benchmark's accord.toml")?;
+    let mut config = accord::config::Config::from_file(&file).context("read the benchmark's accord.toml")?;
     config.database.path = dir.path().join("stack.db");
     config.server.site_root =
         args.site_root.clone().unwrap_or_else(|| crate::workspace_root().join("target/site"));
-    // One address sends everything: limits far above what one thread can do, still checked.
-    config.rate_limit.per_ip_per_second = 1_000_000_000;
-    config.rate_limit.per_ip_burst = 1_000_000_000;
-    config.rate_limit.per_site_per_second = 1_000_000_000;
-    config.rate_limit.per_site_burst = 1_000_000_000;
     let state = rt.block_on(accord::server::build_state(config)).context("start Accord")?;
     let app = accord::http::router(state);
     let mut best = f64::MAX;
