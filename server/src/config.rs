@@ -196,6 +196,11 @@ pub struct DatabaseConfig {
     /// Beyond it SQLite reports "database or disk is full" and writes are answered 503
     /// until space is freed. None: limited only by the disk.
     pub max_pages: Option<u32>,
+    /// Visitors' latest decisions kept in memory (about 64 bytes each; 0: off). Backends ask
+    /// for a decision on every page view; a cached one is answered without a read
+    /// transaction. Exact within this process; changes by another process (`accord purge`,
+    /// a second server on the same file) are picked up within 100 ms.
+    pub decision_cache: u32,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -273,6 +278,7 @@ impl Default for DatabaseConfig {
             max_connections: 4,
             busy_timeout_ms: 5000,
             max_pages: None,
+            decision_cache: 229_376,
         }
     }
 }
@@ -374,6 +380,9 @@ impl Config {
         }
         if !(1..=60_000).contains(&self.database.busy_timeout_ms) {
             return bad("database.busy_timeout_ms must be between 1 and 60000".into());
+        }
+        if self.database.decision_cache > 16_777_216 {
+            return bad("database.decision_cache must be at most 16777216 entries (0 turns it off)".into());
         }
         if self.database.max_pages.is_some_and(|p| p < 64) {
             return bad("database.max_pages must be at least 64 (the schema alone needs more)".into());

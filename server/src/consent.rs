@@ -349,7 +349,7 @@ impl DecisionView {
         fallback: (&Jurisdiction, bool),
     ) -> Self {
         let valid_record = latest.filter(|r| {
-            content.valid_policy_versions.contains(&r.policy_version) && now_ms < r.expires_at_ms
+            content.valid_policy_versions.contains(&r.terms.policy_version) && now_ms < r.expires_at_ms
         });
         let (j, gpc_signal) = fallback;
         let sale_off = |k: &String| gpc_signal && j.gpc && j.sale_categories.contains(k);
@@ -358,7 +358,7 @@ impl DecisionView {
             .iter()
             .map(|c| {
                 let on = match valid_record {
-                    Some(r) => r.granted.contains(&c.key),
+                    Some(r) => r.terms.granted.contains(&c.key),
                     None => j.defaults.contains(&c.key) && !sale_off(&c.key),
                 };
                 (c.key.clone(), c.required || on)
@@ -371,14 +371,14 @@ impl DecisionView {
             decided: latest.is_some(),
             valid: valid_record.is_some(),
             record_id: latest.map(|r| r.id),
-            action: latest.map(|r| r.action),
-            policy_version: latest.map(|r| r.policy_version.clone()),
+            action: latest.map(|r| r.terms.action),
+            policy_version: latest.map(|r| r.terms.policy_version.clone()),
             recorded_at: latest.map(|r| rfc3339_ms(r.recorded_at_ms)),
             expires_at: latest.map(|r| rfc3339_ms(r.expires_at_ms)),
-            jurisdiction: latest.map(|r| r.jurisdiction.clone()),
-            region: latest.and_then(|r| r.region.clone()),
-            rule_version: latest.map(|r| r.rule_version.clone()),
-            gpc_applied: latest.is_some_and(|r| r.gpc_applied),
+            jurisdiction: latest.map(|r| r.terms.jurisdiction.clone()),
+            region: latest.and_then(|r| r.terms.region.clone()),
+            rule_version: latest.map(|r| r.terms.rule_version.clone()),
+            gpc_applied: latest.is_some_and(|r| r.terms.gpc_applied),
             current_policy_version: content.policy.version.clone(),
             categories,
             allowed,

@@ -38,6 +38,7 @@ pub async fn open_ledger(config: &Config) -> Result<Arc<dyn Ledger>, StartError>
         max_connections: db.max_connections,
         busy_timeout: std::time::Duration::from_millis(u64::from(db.busy_timeout_ms)),
         max_pages: db.max_pages,
+        decision_cache: db.decision_cache as usize,
     };
     let ledger = SqliteLedger::open_with(&db.path, &options).await?;
     ledger.migrate().await?;
@@ -59,8 +60,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let rules = Arc::new(crate::rules::Rules::new(config.rules.clone()));
     let catalogs = Arc::new(crate::i18n::Catalogs::load()?);
     let limits = Arc::new(crate::http::rate_limit::RateLimits::new(&config.rate_limit, &config.sites));
+    let cors = Arc::new(crate::http::cors::Cors::new(&config.sites));
     Ok(AppState::new(crate::state::Shared {
         limits,
+        cors,
         config: Arc::new(config),
         ledger,
         content: ContentHandle::new(site),

@@ -52,6 +52,8 @@ pub struct Shared {
     /// One-time messages for the admin area (see `http::admin_ui`).
     pub flash: Arc<crate::http::admin_ui::FlashStore>,
     pub limits: Arc<crate::http::rate_limit::RateLimits>,
+    /// The API's CORS answers for the configured sites' origins.
+    pub cors: Arc<crate::http::cors::Cors>,
     /// Rendered `/api/v1/config` answers for the current content.
     pub config_cache: Arc<crate::http::api::ConfigCache>,
 }

@@ -20,46 +20,35 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use std::time::Duration;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::compression::CompressionLayer;
 
 /// Largest accepted consent body; a real one is ~300 bytes.
 pub const MAX_BODY: usize = 8 * 1024;
 const MAX_HISTORY: u32 = 1000;
 
-pub fn routes(state: &AppState) -> Router<AppState> {
-    let patterns: Vec<OriginPattern> = state
-        .config
-        .sites
-        .iter()
-        .flat_map(|s| s.origins.iter().filter_map(|o| OriginPattern::parse(o)))
-        .collect();
-    let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(move |origin, _| {
-            origin.to_str().is_ok_and(|o| patterns.iter().any(|p| p.matches(o)))
-        }))
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([header::CONTENT_TYPE])
-        .max_age(Duration::from_secs(86_400));
+/// The public consent API, at its full paths (no nesting: a nested router rewrites every
+/// request's URI). Served by the short lane (`http::lanes`), which adds CORS, rate limits,
+/// JSON errors and security headers; only the history can be large enough to compress.
+pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/config", get(config))
-        .route("/consents", post(record))
-        .route("/visitors/{visitor_id}/decision", get(decision))
-        .route("/visitors/{visitor_id}/history", get(history))
-        .route("/visitors/{visitor_id}", axum::routing::delete(erase))
-        .route("/ledger/head", get(head))
-        .nest("/admin", super::admin::routes())
+        .route("/api/v1/config", get(config))
+        .route("/api/v1/consents", post(record).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)))
+        .route("/api/v1/visitors/{visitor_id}/decision", get(decision))
+        .route(
+            "/api/v1/visitors/{visitor_id}/history",
+            get(history).layer(CompressionLayer::new().compress_when(super::compressible())),
+        )
+        .route("/api/v1/visitors/{visitor_id}", axum::routing::delete(erase))
+        .route("/api/v1/ledger/head", get(head))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(cors)
 }
 
-async fn not_found() -> ApiError {
+pub(super) async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such API endpoint; see docs/contracts.md for the /api/v1 routes")
 }
 
-async fn method_not_allowed(method: Method) -> ApiError {
+pub(super) async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed { message: format!("method {method} is not allowed on this endpoint") }
 }
 

@@ -14,6 +14,7 @@
 use super::{rate_limit, rejections, security};
 use crate::state::AppState;
 use axum::extract::{Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::future::Either;
@@ -27,8 +28,8 @@ pub fn is_public_api(path: &str) -> bool {
     path.starts_with("/api/v1/") && !path.starts_with("/api/v1/admin")
 }
 
-/// The short lane's one middleware: the rate limit, then the JSON error body and the
-/// security headers, exactly as the full stack's `rate_limit::limit`,
+/// The short lane's one middleware: the rate limit, CORS, then the JSON error body and the
+/// security headers, exactly as the full stack's `rate_limit::limit`, `cors::layer`,
 /// `rejections::json_errors` and `security::headers` do them.
 pub async fn public_api(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let policy = security::Policy::for_path(req.uri().path());
@@ -36,8 +37,14 @@ pub async fn public_api(State(state): State<AppState>, req: Request, next: Next)
     let wants_json = rejections::wants_json(&method, req.uri().path());
     let mut res = match rate_limit::refusal(&state, &req) {
         Some(refused) => refused,
+        None if method == Method::OPTIONS => state.cors.preflight(req.headers()),
         None => {
-            let res = next.run(req).await;
+            let origin = state.cors.allowed_origin(req.headers());
+            let mut res = next.run(req).await;
+            // Room for the CORS and security headers at once: a header map grown one insert
+            // at a time reallocates several times per answer.
+            res.headers_mut().reserve(8);
+            state.cors.apply(origin, res.headers_mut());
             if wants_json {
                 rejections::into_json(&state, &method, res).await
             } else {

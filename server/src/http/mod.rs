@@ -5,6 +5,7 @@ pub mod admin_ui;
 pub mod api;
 pub mod client;
 pub mod context;
+pub mod cors;
 pub mod embed;
 pub mod forms;
 pub mod health;
@@ -32,7 +33,7 @@ use tower_http::trace::TraceLayer;
 /// Answers worth compressing per request: pages, exports, large JSON. Small API answers
 /// (a decision is ~500 bytes) gain a few hundred bytes and cost a deflate run each; the embed
 /// script and banner configs arrive already compressed (`http::precompressed`).
-fn compressible() -> impl tower_http::compression::Predicate {
+pub(crate) fn compressible() -> impl tower_http::compression::Predicate {
     use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
     SizeAbove::new(1024)
         .and(NotForContentType::GRPC)
@@ -78,7 +79,16 @@ pub fn router(state: AppState) -> Router {
         // Registered explicitly: anything unrouted falls through to the Leptos pages.
         .route(openapi::DOC_PATH, get(openapi::document))
         .merge(openapi::docs_ui())
-        .nest("/api/v1", api::routes(&state))
+        // The public API is served by the short lane (`api::routes`); under /api/v1 the full
+        // stack has the admin API and the JSON 404 for /api/v1 itself.
+        .nest(
+            "/api/v1/admin",
+            admin::routes()
+                .fallback(api::not_found)
+                .method_not_allowed_fallback(api::method_not_allowed)
+                .layer(axum::middleware::from_fn_with_state(state.clone(), cors::layer)),
+        )
+        .route("/api/v1", axum::routing::any(api::not_found))
         .nest("/embed", embed);
     let routes = pages::mount(app, &state).with_state(state.clone());
     // Wrapped around the finished router rather than added with `Router::layer`: that boxes
@@ -97,16 +107,15 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), context::attach))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), admin_ui::load))
-        .service(routes.clone());
-    // The public API's short lane (`lanes`): the same routes, the layers that act on them.
+        .service(routes);
+    // The public API's short lane (`lanes`): its own routes and the layers that act on them.
     let short = tower::ServiceBuilder::new()
         .map_response(IntoResponse::into_response)
         .layer(TraceLayer::new_for_http())
         // Outside the timeout, so its 408 gets the JSON error shape too.
-        .layer(axum::middleware::from_fn_with_state(state, lanes::public_api))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), lanes::public_api))
         .layer(timeout_layer(timeout))
-        .layer(CompressionLayer::new().compress_when(compressible()))
-        .service(routes);
+        .service(api::routes().with_state(state));
     Router::new().fallback_service(lanes::Lanes { short, full })
 }
 

@@ -10,7 +10,7 @@ use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,10 +20,11 @@ const SWEEP_EVERY: u64 = 10_000;
 
 pub struct RateLimits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    per_site: Option<DefaultKeyedRateLimiter<String>>,
+    /// One bucket per configured site, in the order of `config.sites`.
+    per_site: Option<Vec<DefaultDirectRateLimiter>>,
     /// Each site's origin patterns, parsed once: the embed's POSTs name their site only by
     /// their `Origin`.
-    origins: Vec<(String, Vec<OriginPattern>)>,
+    origins: Vec<Vec<OriginPattern>>,
     checks: AtomicU64,
 }
 
@@ -37,21 +38,19 @@ impl RateLimits {
         Self {
             origins: sites
                 .iter()
-                .map(|s| (s.id.clone(), s.origins.iter().filter_map(|o| OriginPattern::parse(o)).collect()))
+                .map(|s| s.origins.iter().filter_map(|o| OriginPattern::parse(o)).collect())
                 .collect(),
             per_ip: on(quota(c.per_ip_per_second, c.per_ip_burst)).map(RateLimiter::keyed),
-            per_site: on(quota(c.per_site_per_second, c.per_site_burst)).map(RateLimiter::keyed),
+            per_site: on(quota(c.per_site_per_second, c.per_site_burst))
+                .map(|q| sites.iter().map(|_| RateLimiter::direct(q)).collect()),
             checks: AtomicU64::new(0),
         }
     }
 
-    /// Ok, or the seconds to wait.
-    fn check(&self, ip: Option<IpAddr>, site: Option<String>) -> Result<(), u32> {
+    /// Ok, or the seconds to wait. `site`: the index of a configured site.
+    fn check(&self, ip: Option<IpAddr>, site: Option<usize>) -> Result<(), u32> {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             if let Some(l) = &self.per_ip {
-                l.retain_recent();
-            }
-            if let Some(l) = &self.per_site {
                 l.retain_recent();
             }
         }
@@ -63,7 +62,9 @@ impl RateLimits {
             l.check_key(&network(ip)).map_err(wait)?;
         }
         if let (Some(l), Some(site)) = (&self.per_site, site) {
-            l.check_key(&site).map_err(wait)?;
+            if let Some(l) = l.get(site) {
+                l.check().map_err(wait)?;
+            }
         }
         Ok(())
     }
@@ -87,21 +88,16 @@ fn limited(method: &Method, path: &str) -> bool {
         || (*method == Method::POST && matches!(path, "/consent" | "/preferences/erase" | "/admin/sign-in"))
 }
 
-/// The site a request is for: its `site` query parameter, else the configured site whose
-/// origins match the `Origin` header (the embed's POSTs).
-fn site_of(state: &AppState, req: &Request) -> Option<String> {
+/// The configured site a request is for (its index): its `site` query parameter, else the
+/// site whose origins match the `Origin` header (the embed's POSTs).
+fn site_of(state: &AppState, req: &Request) -> Option<usize> {
     if let Some(q) = req.uri().query() {
         if let Some((_, v)) = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "site") {
-            return state.config.site(&v).map(|s| s.id.clone());
+            return state.config.sites.iter().position(|s| s.id == v);
         }
     }
     let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
-    state
-        .limits
-        .origins
-        .iter()
-        .find(|(_, patterns)| patterns.iter().any(|p| p.matches(origin)))
-        .map(|(id, _)| id.clone())
+    state.limits.origins.iter().position(|patterns| patterns.iter().any(|p| p.matches(origin)))
 }
 
 pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {

@@ -6,6 +6,7 @@
 //! Published content (policy, cookie registry, responsibility matrix) is versioned the same way.
 
 pub mod chain;
+pub mod decision_cache;
 pub mod sqlite;
 
 use app::model::{Action, Category, ChangelogEntry, CookieEntry, Responsibility, Source, VisitorId};
@@ -64,15 +65,42 @@ pub struct Record {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LatestDecision {
     pub id: i64,
+    pub recorded_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// Shared: many visitors decide on the same terms, and a cached decision keeps them once.
+    pub terms: std::sync::Arc<DecisionTerms>,
+}
+
+/// What was decided, under which policy and rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DecisionTerms {
     pub action: Action,
     pub granted: Vec<String>,
     pub policy_version: String,
-    pub recorded_at_ms: i64,
-    pub expires_at_ms: i64,
     pub jurisdiction: String,
     pub region: Option<String>,
     pub rule_version: String,
     pub gpc_applied: bool,
+}
+
+impl LatestDecision {
+    /// The decision a committed record makes.
+    pub fn of(id: i64, r: &NewRecord) -> Self {
+        Self {
+            id,
+            recorded_at_ms: r.recorded_at_ms,
+            expires_at_ms: r.expires_at_ms,
+            terms: std::sync::Arc::new(DecisionTerms {
+                action: r.action,
+                granted: r.granted.clone(),
+                policy_version: r.policy_version.clone(),
+                jurisdiction: r.jurisdiction.clone(),
+                region: r.region.clone(),
+                rule_version: r.rule_version.clone(),
+                gpc_applied: r.gpc_applied,
+            }),
+        }
+    }
 }
 
 /// A record as stored: identifiers are None once erased; salt, commitment and hash are the

@@ -2,6 +2,7 @@
 //! acknowledged consent survives a power cut, not only a process crash.
 
 mod admin;
+mod decisions;
 mod export;
 mod reader;
 mod records;
@@ -34,6 +35,7 @@ pub struct SqliteLedger {
     pool: SqlitePool,
     writer: tokio::sync::mpsc::Sender<writer::Job>,
     readers: std::sync::Arc<reader::Readers>,
+    decisions: std::sync::Arc<decisions::Decisions>,
 }
 
 /// How the database is opened (`[database]` in the configuration).
@@ -44,11 +46,18 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// `PRAGMA max_page_count` on every connection: beyond it writes fail with SQLITE_FULL.
     pub max_pages: Option<u32>,
+    /// Latest decisions kept in memory (`ledger::decision_cache`); 0: off.
+    pub decision_cache: usize,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { max_connections: 4, busy_timeout: Duration::from_secs(5), max_pages: None }
+        Self {
+            max_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+            max_pages: None,
+            decision_cache: crate::config::DatabaseConfig::default().decision_cache as usize,
+        }
     }
 }
 
@@ -92,17 +101,28 @@ impl SqliteLedger {
             .connect_with(options)
             .await
             .map_err(map_err)?;
+        let readers =
+            std::sync::Arc::new(reader::Readers::new(path, opts.busy_timeout, opts.max_connections as usize));
+        // Before migrations there is no sqlite_sequence yet: nothing appended.
+        let appended: i64 =
+            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'consent_records'")
+                .fetch_optional(&pool)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0);
+        let decisions = std::sync::Arc::new(decisions::Decisions::new(opts.decision_cache, appended));
+        let cannot_start =
+            |e: std::io::Error| LedgerError::Unavailable(format!("cannot start the ledger writer: {e}"));
         let (writer, rx) = tokio::sync::mpsc::channel(QUEUE);
         let writer_options = writer::WriterOptions {
             path: path.to_owned(),
             busy_timeout: opts.busy_timeout,
             max_pages: opts.max_pages,
         };
-        writer::spawn(writer_options, rx)
-            .map_err(|e| LedgerError::Unavailable(format!("cannot start the ledger writer: {e}")))?;
-        let readers =
-            std::sync::Arc::new(reader::Readers::new(path, opts.busy_timeout, opts.max_connections as usize));
-        Ok(Self { pool, writer, readers })
+        writer::spawn(writer_options, rx, decisions.clone()).map_err(cannot_start)?;
+        decisions::watch(&decisions, readers.clone()).map_err(cannot_start)?;
+        Ok(Self { pool, writer, readers, decisions })
     }
 
     /// Closes the writer's connection once the appends queued before are written; the next
@@ -117,6 +137,11 @@ impl SqliteLedger {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// (hits, misses) of the decision cache since the ledger opened.
+    pub fn decision_cache_counts(&self) -> (u64, u64) {
+        self.decisions.cache.counts()
     }
 }
 
@@ -217,7 +242,7 @@ impl Ledger for SqliteLedger {
     }
 
     async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError> {
-        self.readers.latest(visitor, site)
+        self.decisions.latest(&self.readers, visitor, site)
     }
 
     fn export(
@@ -304,11 +329,17 @@ impl Ledger for SqliteLedger {
     }
 
     async fn erase_visitor(&self, visitor: VisitorId) -> Result<u64, LedgerError> {
-        records::erase_visitor(&self.pool, visitor).await
+        let erased = records::erase_visitor(&self.pool, visitor).await;
+        // Also after a failure: the erasure may have committed before it.
+        let cache = &self.decisions.cache;
+        cache.forget_visitor(&cache.changes(), visitor);
+        erased
     }
 
     async fn purge(&self, cutoff_ms: i64) -> Result<PurgeReport, LedgerError> {
-        records::purge(&self.pool, cutoff_ms).await
+        let report = records::purge(&self.pool, cutoff_ms).await;
+        self.decisions.clear();
+        report
     }
 
     async fn stats(&self, filter: &RecordFilter) -> Result<Vec<StatRow>, LedgerError> {

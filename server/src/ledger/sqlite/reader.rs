@@ -7,7 +7,7 @@
 //! Same file, same WAL: a read sees every committed record (the writer acknowledges only
 //! after COMMIT), so there is nothing to keep coherent. Connections are `query_only`.
 
-use crate::ledger::{LatestDecision, LedgerError};
+use crate::ledger::{DecisionTerms, LatestDecision, LedgerError};
 use app::model::{Action, VisitorId};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -60,6 +60,17 @@ impl Readers {
         self.with(|c| c.query_row("SELECT ifnull(MAX(id), 0) FROM consent_records", [], |r| r.get(0)))
     }
 
+    /// (`ledger_changes.n`, records ever appended): what the decision watcher compares.
+    pub fn changes(&self) -> Result<(i64, i64), LedgerError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT (SELECT n FROM ledger_changes WHERE id = 1), \
+                 ifnull((SELECT seq FROM sqlite_sequence WHERE name = 'consent_records'), 0)",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        })
+    }
+
     pub fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError> {
         self.with(|c| {
             c.prepare_cached(LATEST)?
@@ -68,17 +79,23 @@ impl Readers {
                     let granted: String = r.get(2)?;
                     Ok(LatestDecision {
                         id: r.get(0)?,
-                        action: Action::parse(&action).ok_or_else(|| {
-                            rusqlite::Error::FromSqlConversionFailure(1, Type::Text, "unknown action".into())
-                        })?,
-                        granted: super::records::split_keys(&granted),
-                        policy_version: r.get(3)?,
                         recorded_at_ms: r.get(4)?,
                         expires_at_ms: r.get(5)?,
-                        jurisdiction: r.get(6)?,
-                        region: r.get(7)?,
-                        rule_version: r.get(8)?,
-                        gpc_applied: r.get::<_, i64>(9)? == 1,
+                        terms: std::sync::Arc::new(DecisionTerms {
+                            action: Action::parse(&action).ok_or_else(|| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    1,
+                                    Type::Text,
+                                    "unknown action".into(),
+                                )
+                            })?,
+                            granted: super::records::split_keys(&granted),
+                            policy_version: r.get(3)?,
+                            jurisdiction: r.get(6)?,
+                            region: r.get(7)?,
+                            rule_version: r.get(8)?,
+                            gpc_applied: r.get::<_, i64>(9)? == 1,
+                        }),
                     })
                 })
                 .optional()

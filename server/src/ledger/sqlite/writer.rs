@@ -12,14 +12,16 @@
 //! error) fails the whole batch, nothing of it is acknowledged, and the connection is
 //! replaced before the next batch.
 
+use super::decisions::Decisions;
 use super::reader::{connect, map_err};
 use super::records::{fixed, sealed, APPENDED, NEWEST_CHECKPOINT, NEWEST_HASH};
 use crate::ledger::chain::{self, Hash, GENESIS};
-use crate::ledger::{LedgerError, NewRecord, Record, StoredRecord};
+use crate::ledger::{LatestDecision, LedgerError, NewRecord, Record, StoredRecord};
 use app::model::{Action, Source};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -51,14 +53,18 @@ pub(super) struct WriterOptions {
 }
 
 /// Starts the writer thread and its checkpointer. Both end when every sender of `rx` is gone.
-pub(super) fn spawn(opts: WriterOptions, rx: mpsc::Receiver<Job>) -> std::io::Result<()> {
+pub(super) fn spawn(
+    opts: WriterOptions,
+    rx: mpsc::Receiver<Job>,
+    decisions: Arc<Decisions>,
+) -> std::io::Result<()> {
     let signal = Arc::new(Signal::default());
     let checkpointer = (opts.path.clone(), signal.clone());
     std::thread::Builder::new()
         .name("accord-checkpoint".into())
         .spawn(move || checkpoints(&checkpointer.0, &checkpointer.1))?;
     let spawned = std::thread::Builder::new().name("accord-writer".into()).spawn(move || {
-        run(opts, rx, &signal);
+        run(opts, rx, &signal, &decisions);
         signal.set(|s| s.stop = true);
     });
     spawned.map(drop)
@@ -126,7 +132,7 @@ fn checkpoints(path: &std::path::Path, signal: &Signal) {
     }
 }
 
-fn run(opts: WriterOptions, mut rx: mpsc::Receiver<Job>, signal: &Signal) {
+fn run(opts: WriterOptions, mut rx: mpsc::Receiver<Job>, signal: &Signal, decisions: &Decisions) {
     let mut writer = Writer::new(opts);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut close = None;
@@ -146,7 +152,7 @@ fn run(opts: WriterOptions, mut rx: mpsc::Receiver<Job>, signal: &Signal) {
         }
         if !batch.is_empty() {
             let started = Instant::now();
-            let results = writer.write_batch(&batch);
+            let results = writer.write_batch(&batch, Some(decisions));
             tracing::trace!(
                 records = batch.len(),
                 micros = started.elapsed().as_micros() as u64,
@@ -216,8 +222,21 @@ impl Writer {
     }
 
     /// Writes one batch; one result per job, in order.
-    pub(super) fn write_batch(&mut self, batch: &[AppendJob]) -> Vec<Result<Record, LedgerError>> {
-        let fail_all = |e: LedgerError| batch.iter().map(|_| Err(e.clone())).collect();
+    /// Writes one batch; one result per job, in order. What committed goes into `decisions`
+    /// before this returns (and so before any request is answered).
+    pub(super) fn write_batch(
+        &mut self,
+        batch: &[AppendJob],
+        decisions: Option<&Decisions>,
+    ) -> Vec<Result<Record, LedgerError>> {
+        let fail_all = |e: LedgerError| {
+            // A failed COMMIT can still have reached the file (an fsync error after the WAL
+            // write): nothing cached may contradict what a restart would find.
+            if let Some(d) = decisions {
+                d.clear();
+            }
+            batch.iter().map(|_| Err(e.clone())).collect()
+        };
         loop {
             let fresh = self.conn.is_none();
             let conn = match self.conn.take() {
@@ -227,7 +246,7 @@ impl Writer {
                     Err(e) => return fail_all(map_err(e)),
                 },
             };
-            match write_on(&conn, batch, &mut self.refs) {
+            match write_on(&conn, batch, &mut self.refs, decisions) {
                 Ok(out) => {
                     self.conn = Some(conn);
                     return out;
@@ -251,10 +270,12 @@ fn write_on(
     conn: &Connection,
     batch: &[AppendJob],
     refs: &mut Refs,
+    decisions: Option<&Decisions>,
 ) -> Result<Vec<Result<Record, LedgerError>>, BatchFailed> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
     let mut prev = chain_tip(conn)?;
-    let mut next_id = appended(conn)? + 1;
+    let appended_before = appended(conn)?;
+    let mut next_id = appended_before + 1;
     // Only storage trouble can fail it, and that fails the batch.
     let ids = refs.resolve(conn, batch)?;
     let mut insert = conn.prepare_cached(INSERT).map_err(failed)?;
@@ -302,8 +323,24 @@ fn write_on(
         }
     }
     drop(insert);
+    // Held from before COMMIT until the entries are in: an erasure that starts once this
+    // commits forgets them only after they arrived (`ledger::decision_cache`).
+    let changes = decisions.map(|d| (d, d.cache.changes()));
     conn.execute_batch("COMMIT").map_err(failed)?;
     refs.committed();
+    if let Some((d, lock)) = &changes {
+        // Another process appended since our last batch: what we hold may be outdated.
+        if appended_before != d.own_high.load(Ordering::Acquire) {
+            d.cache.clear(lock);
+        }
+        for (job, result) in batch.iter().zip(&out) {
+            if let Ok(record) = result {
+                let r = &job.record;
+                d.cache.put(lock, r.visitor_id, &r.site, &LatestDecision::of(record.id, r));
+            }
+        }
+        d.own_high.store(next_id - 1, Ordering::Release);
+    }
     Ok(out)
 }
 
@@ -546,7 +583,7 @@ mod tests {
             max_pages: None,
         });
         let (batch, _replies) = jobs(&["/a", "/bad", "/b", "/bad", "/c"]);
-        let out = writer.write_batch(&batch);
+        let out = writer.write_batch(&batch, None);
         let ids: Vec<Option<i64>> = out.iter().map(|r| r.as_ref().ok().map(|r| r.id)).collect();
         assert_eq!(ids, [Some(1), None, Some(2), None, Some(3)]);
         assert!(
@@ -556,7 +593,7 @@ mod tests {
         );
         // The next batch continues the same chain on the same connection.
         let (batch, _replies) = jobs(&["/d"]);
-        assert_eq!(writer.write_batch(&batch)[0].as_ref().map(|r| r.id).ok(), Some(4));
+        assert_eq!(writer.write_batch(&batch, None)[0].as_ref().map(|r| r.id).ok(), Some(4));
         let report = ledger.verify().await.expect("verify");
         assert!(report.finding.is_none(), "{report:?}");
         assert_eq!(report.checked, 4);
@@ -590,7 +627,7 @@ mod tests {
             max_pages: None,
         });
         let (batch, _replies) = jobs(&["/a", "/b"]);
-        let out = writer.write_batch(&batch);
+        let out = writer.write_batch(&batch, None);
         assert!(out.iter().all(|r| matches!(r, Err(LedgerError::Unavailable(_)))), "{out:?}");
         assert!(!dir.path().join("missing.db").exists(), "the writer must not create the file");
     }
