@@ -6,7 +6,6 @@ use crate::ledger::{LatestDecision, NewRecord, Record};
 use app::model::consent::is_policy_version;
 use app::model::{Action, ConsentCookie, Jurisdiction, SiteContent, Source, VisitorId};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 pub const MAX_CATEGORIES: usize = 32;
 pub const MAX_PAGE_LEN: usize = 512;
@@ -304,11 +303,12 @@ impl RecordView {
     }
 }
 
-/// "May I load X for this visitor?" — the decision a marketing backend asks for.
+/// "May I load X for this visitor?" — the decision a marketing backend asks for. Borrows
+/// from the decision and the content: it is built and serialized on every page view.
 #[derive(Serialize, Debug, utoipa::ToSchema)]
-pub struct DecisionView {
+pub struct DecisionView<'a> {
     pub visitor_id: String,
-    pub site: String,
+    pub site: &'a str,
     pub decided: bool,
     /// A decision exists, was made under the current policy version and has not expired.
     pub valid: bool,
@@ -317,43 +317,56 @@ pub struct DecisionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<Action>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy_version: Option<String>,
+    pub policy_version: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recorded_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub jurisdiction: Option<String>,
+    pub jurisdiction: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub region: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule_version: Option<String>,
+    pub rule_version: Option<&'a str>,
     pub gpc_applied: bool,
-    pub current_policy_version: String,
+    pub current_policy_version: &'a str,
     /// Effective permission per category: the valid decision's; without one, the defaults of
     /// the jurisdiction the caller named (nothing optional when none was named).
-    pub categories: BTreeMap<String, bool>,
+    #[schema(value_type = std::collections::BTreeMap<String, bool>)]
+    #[serde(serialize_with = "sorted_map")]
+    pub categories: Vec<(&'a str, bool)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<bool>,
 }
 
-impl DecisionView {
+/// A JSON object from pairs in key order (as a BTreeMap would write it), without the map.
+fn sorted_map<S: serde::Serializer>(pairs: &[(&str, bool)], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
+}
+
+impl<'a> DecisionView<'a> {
     /// `fallback` is the jurisdiction (and GPC signal) of a visitor without a valid decision.
     pub fn new(
         visitor: VisitorId,
-        site: &str,
-        latest: Option<&LatestDecision>,
-        content: &SiteContent,
+        site: &'a str,
+        latest: Option<&'a LatestDecision>,
+        content: &'a SiteContent,
         now_ms: i64,
         category: Option<&str>,
         fallback: (&Jurisdiction, bool),
     ) -> Self {
+        let terms = latest.map(|r| &*r.terms);
         let valid_record = latest.filter(|r| {
             content.valid_policy_versions.contains(&r.terms.policy_version) && now_ms < r.expires_at_ms
         });
         let (j, gpc_signal) = fallback;
         let sale_off = |k: &String| gpc_signal && j.gpc && j.sale_categories.contains(k);
-        let categories: BTreeMap<String, bool> = content
+        let mut categories: Vec<(&str, bool)> = content
             .categories
             .iter()
             .map(|c| {
@@ -361,25 +374,27 @@ impl DecisionView {
                     Some(r) => r.terms.granted.contains(&c.key),
                     None => j.defaults.contains(&c.key) && !sale_off(&c.key),
                 };
-                (c.key.clone(), c.required || on)
+                (c.key.as_str(), c.required || on)
             })
             .collect();
-        let allowed = category.map(|k| categories.get(k).copied().unwrap_or(false));
+        categories.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        categories.dedup_by(|a, b| a.0 == b.0);
+        let allowed = category.map(|k| categories.iter().find(|(c, _)| *c == k).is_some_and(|(_, on)| *on));
         Self {
             visitor_id: visitor.to_string(),
-            site: site.to_owned(),
+            site,
             decided: latest.is_some(),
             valid: valid_record.is_some(),
             record_id: latest.map(|r| r.id),
-            action: latest.map(|r| r.terms.action),
-            policy_version: latest.map(|r| r.terms.policy_version.clone()),
+            action: terms.map(|t| t.action),
+            policy_version: terms.map(|t| t.policy_version.as_str()),
             recorded_at: latest.map(|r| rfc3339_ms(r.recorded_at_ms)),
             expires_at: latest.map(|r| rfc3339_ms(r.expires_at_ms)),
-            jurisdiction: latest.map(|r| r.terms.jurisdiction.clone()),
-            region: latest.and_then(|r| r.terms.region.clone()),
-            rule_version: latest.map(|r| r.terms.rule_version.clone()),
-            gpc_applied: latest.is_some_and(|r| r.terms.gpc_applied),
-            current_policy_version: content.policy.version.clone(),
+            jurisdiction: terms.map(|t| t.jurisdiction.as_str()),
+            region: terms.and_then(|t| t.region.as_deref()),
+            rule_version: terms.map(|t| t.rule_version.as_str()),
+            gpc_applied: terms.is_some_and(|t| t.gpc_applied),
+            current_policy_version: &content.policy.version,
             categories,
             allowed,
         }

@@ -146,14 +146,14 @@ async fn prepare(
     if path == "/admin/sign-in" {
         let csrf = auth::random_secret();
         *set_cookie = Some(cookie(LOGIN_COOKIE, &csrf, "/admin", 600, secure(state)));
-        let error = q.get("error").map(|e| match e.as_str() {
+        let error = q.get("error").map(|e| match e {
             "invalid_token" => "That token is unknown, revoked or mistyped.".to_owned(),
             "expired" => "The sign-in form expired; please try again.".to_owned(),
             _ => "Sign-in failed.".to_owned(),
         });
         let page = AdminPage {
             session: None,
-            view: AdminView::SignIn { next: next_path(q.get("next").map(String::as_str)), csrf, error },
+            view: AdminView::SignIn { next: next_path(q.get("next")), csrf, error },
             flash: None,
         };
         req.extensions_mut().insert(page);

@@ -453,7 +453,7 @@ async fn record(
     };
     let new = consent::to_record(choice, &content, &ctx.jurisdiction, client, now_ms())?;
     let stored = state.ledger.append(new).await?;
-    Ok((StatusCode::CREATED, Json(RecordView::new(&stored, &content))))
+    super::respond::json(StatusCode::CREATED, None, &RecordView::new(&stored, &content))
 }
 
 /// GET /visitors/{id}/decision — what a backend asks before rendering a tag.
@@ -492,7 +492,7 @@ async fn decision(
     let site = request::required(&q, "site", "the site id the decision was recorded for")?;
     known_site(&state, site)?;
     let content = state.content.current();
-    let category = q.get("category").map(String::as_str);
+    let category = q.get("category");
     if let Some(c) = category {
         if content.category(c).is_none() {
             let allowed: Vec<&str> = content.categories.iter().map(|c| c.key.as_str()).collect();
@@ -520,7 +520,7 @@ async fn decision(
     let latest = state.ledger.latest(visitor, site).await?;
     let view =
         DecisionView::new(visitor, site, latest.as_ref(), &content, now_ms(), category, (&jurisdiction, gpc));
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(view)))
+    super::respond::json(StatusCode::OK, Some("no-store"), &view)
 }
 
 /// GET /visitors/{id}/history — every record of the visitor for a site, oldest first.

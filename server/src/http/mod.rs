@@ -16,6 +16,7 @@ pub mod precompressed;
 pub mod rate_limit;
 pub mod rejections;
 pub(crate) mod request;
+pub mod respond;
 pub mod rights;
 pub mod security;
 

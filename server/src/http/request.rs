@@ -4,19 +4,24 @@ use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap, StatusCode};
-use std::collections::HashMap;
+use std::borrow::Cow;
 
-/// Query parameters; the first occurrence of a name wins.
-pub fn query(raw: Option<&str>) -> HashMap<String, String> {
-    let mut map = HashMap::new();
-    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
-        map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+/// Query parameters, borrowed from the request target unless percent-decoding changed them;
+/// the first occurrence of a name wins. A handful per request: a list beats a map.
+pub struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl Query<'_> {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
     }
-    map
 }
 
-pub fn required<'a>(q: &'a HashMap<String, String>, name: &str, what: &str) -> Result<&'a str, ApiError> {
-    q.get(name).map(String::as_str).ok_or_else(|| {
+pub fn query(raw: Option<&str>) -> Query<'_> {
+    Query(form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).collect())
+}
+
+pub fn required<'a>(q: &'a Query<'_>, name: &str, what: &str) -> Result<&'a str, ApiError> {
+    q.get(name).ok_or_else(|| {
         ApiError::bad_request("missing_parameter", format!("query parameter `{name}` is required: {what}"))
     })
 }

@@ -124,7 +124,7 @@ pub async fn receipt(
 
 pub fn format_param(raw: Option<&str>) -> Result<Format, ApiError> {
     let q = crate::http::request::query(raw);
-    match q.get("format").map(String::as_str) {
+    match q.get("format") {
         None => Ok(Format::Ndjson),
         Some(f) => Format::parse(f)
             .ok_or_else(|| ApiError::bad_request("invalid_format", "format must be csv or ndjson")),
