@@ -33,6 +33,17 @@ impl Encoder {
             Some(s) => self.str(s),
         }
     }
+    /// The same bytes as `str(&keys.join(","))`, without building the string.
+    fn joined(&mut self, keys: &[String]) {
+        let len = keys.iter().map(String::len).sum::<usize>() + keys.len().saturating_sub(1);
+        self.0.update((len as u32).to_be_bytes());
+        for (i, k) in keys.iter().enumerate() {
+            if i > 0 {
+                self.0.update(b",");
+            }
+            self.0.update(k.as_bytes());
+        }
+    }
     fn int(&mut self, i: i64) {
         self.0.update(i.to_be_bytes());
     }
@@ -55,29 +66,72 @@ pub fn subject_commitment(
     e.0.finalize().into()
 }
 
+/// What a link covers, borrowed from a stored record (verification) or from a record about
+/// to be written (the writer), so both hash exactly the same bytes.
+pub struct Linked<'a> {
+    pub site: &'a str,
+    pub action: &'a str,
+    pub source: &'a str,
+    pub granted: &'a [String],
+    pub denied: &'a [String],
+    pub policy_version: &'a str,
+    pub registry_version: &'a str,
+    pub language: &'a str,
+    pub recorded_at_ms: i64,
+    pub region: Option<&'a str>,
+    pub jurisdiction: &'a str,
+    pub rule_version: &'a str,
+    pub gpc_applied: bool,
+    pub expires_at_ms: i64,
+    pub commitment: Hash,
+}
+
 /// The record's link given its predecessor's. None if the record has neither identifiers
 /// with their salt nor a stored commitment (cannot happen under the schema's CHECK).
 pub fn link(prev: &Hash, r: &StoredRecord) -> Option<Hash> {
     let commitment = r.commitment()?;
+    Some(link_fields(
+        prev,
+        &Linked {
+            site: &r.site,
+            action: r.action.as_str(),
+            source: r.source.as_str(),
+            granted: &r.granted,
+            denied: &r.denied,
+            policy_version: &r.policy_version,
+            registry_version: &r.registry_version,
+            language: &r.language,
+            recorded_at_ms: r.recorded_at_ms,
+            region: r.region.as_deref(),
+            jurisdiction: &r.jurisdiction,
+            rule_version: &r.rule_version,
+            gpc_applied: r.gpc_applied,
+            expires_at_ms: r.expires_at_ms,
+            commitment,
+        },
+    ))
+}
+
+pub fn link_fields(prev: &Hash, r: &Linked<'_>) -> Hash {
     let mut e = Encoder(Sha256::new());
     e.bytes(DOMAIN);
     e.bytes(prev);
-    e.str(&r.site);
-    e.str(r.action.as_str());
-    e.str(r.source.as_str());
-    e.str(&r.granted.join(","));
-    e.str(&r.denied.join(","));
-    e.str(&r.policy_version);
-    e.str(&r.registry_version);
-    e.str(&r.language);
+    e.str(r.site);
+    e.str(r.action);
+    e.str(r.source);
+    e.joined(r.granted);
+    e.joined(r.denied);
+    e.str(r.policy_version);
+    e.str(r.registry_version);
+    e.str(r.language);
     e.int(r.recorded_at_ms);
-    e.opt(r.region.as_deref());
-    e.str(&r.jurisdiction);
-    e.str(&r.rule_version);
+    e.opt(r.region);
+    e.str(r.jurisdiction);
+    e.str(r.rule_version);
     e.int(i64::from(r.gpc_applied));
     e.int(r.expires_at_ms);
-    e.bytes(&commitment);
-    Some(e.0.finalize().into())
+    e.bytes(&r.commitment);
+    e.0.finalize().into()
 }
 
 /// The first problem `accord verify` found.
@@ -177,5 +231,25 @@ impl Verifier {
 
     pub fn head(&self) -> Hash {
         self.prev
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joined_keys_hash_like_the_joined_string() {
+        for keys in [
+            vec![],
+            vec!["a".to_owned()],
+            vec!["necessary".to_owned(), "analytics".to_owned(), "x".to_owned()],
+        ] {
+            let mut a = Encoder(Sha256::new());
+            a.joined(&keys);
+            let mut b = Encoder(Sha256::new());
+            b.str(&keys.join(","));
+            assert_eq!(a.0.finalize(), b.0.finalize(), "{keys:?}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use super::decisions::Decisions;
 use super::reader::{connect, map_err};
 use super::records::{fixed, sealed, APPENDED, NEWEST_CHECKPOINT, NEWEST_HASH};
 use crate::ledger::chain::{self, Hash, GENESIS};
-use crate::ledger::{LatestDecision, LedgerError, NewRecord, Record, StoredRecord};
+use crate::ledger::{DecisionTerms, LatestDecision, LedgerError, NewRecord, Record};
 use app::model::{Action, Source};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -161,7 +161,7 @@ fn run(opts: WriterOptions, mut rx: mpsc::Receiver<Job>, signal: &Signal, decisi
             signal.set(|s| s.dirty = true);
             for (job, result) in batch.drain(..).zip(results) {
                 // The requester may have gone away (timeout); the record is committed regardless.
-                let _ = job.reply.send(result);
+                let _ = job.reply.send(result.map(|id| Record { id, data: job.record }));
             }
         }
         if let Some(done) = close.take() {
@@ -228,7 +228,7 @@ impl Writer {
         &mut self,
         batch: &[AppendJob],
         decisions: Option<&Decisions>,
-    ) -> Vec<Result<Record, LedgerError>> {
+    ) -> Vec<Result<i64, LedgerError>> {
         let fail_all = |e: LedgerError| {
             // A failed COMMIT can still have reached the file (an fsync error after the WAL
             // write): nothing cached may contradict what a restart would find.
@@ -271,7 +271,7 @@ fn write_on(
     batch: &[AppendJob],
     refs: &mut Refs,
     decisions: Option<&Decisions>,
-) -> Result<Vec<Result<Record, LedgerError>>, BatchFailed> {
+) -> Result<Vec<Result<i64, LedgerError>>, BatchFailed> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(failed)?;
     let mut prev = chain_tip(conn)?;
     let appended_before = appended(conn)?;
@@ -280,13 +280,10 @@ fn write_on(
     let ids = refs.resolve(conn, batch)?;
     let mut insert = conn.prepare_cached(INSERT).map_err(failed)?;
     let mut out = Vec::with_capacity(batch.len());
-    for (job, (context, choice)) in batch.iter().zip(ids) {
+    for (job, (context, choice)) in batch.iter().zip(&ids) {
         let r = &job.record;
         let salt: [u8; 16] = rand::random();
-        let Some(hash) = chain::link(&prev, &stored_of(r, salt)) else {
-            out.push(Err(LedgerError::Other("unhashable record".into())));
-            continue;
-        };
+        let hash = chain::link_fields(&prev, &linked(r, &salt));
         // Explicit ids, in chain order: what AUTOINCREMENT would assign.
         let inserted = insert.execute(params![
             next_id,
@@ -306,7 +303,7 @@ fn write_on(
         ]);
         match inserted {
             Ok(_) => {
-                out.push(Ok(Record { id: next_id, data: r.clone() }));
+                out.push(Ok(next_id));
                 prev = hash;
                 next_id += 1;
             }
@@ -333,10 +330,17 @@ fn write_on(
         if appended_before != d.own_high.load(Ordering::Acquire) {
             d.cache.clear(lock);
         }
-        for (job, result) in batch.iter().zip(&out) {
-            if let Ok(record) = result {
+        for ((job, result), refs_of) in batch.iter().zip(&out).zip(&ids) {
+            if let Ok(id) = result {
                 let r = &job.record;
-                d.cache.put(lock, r.visitor_id, &r.site, &LatestDecision::of(record.id, r));
+                let terms = refs.terms(*refs_of, r);
+                let decision = LatestDecision {
+                    id: *id,
+                    recorded_at_ms: r.recorded_at_ms,
+                    expires_at_ms: r.expires_at_ms,
+                    terms,
+                };
+                d.cache.put(lock, r.visitor_id, &r.site, &decision);
             }
         }
         d.own_high.store(next_id - 1, Ordering::Release);
@@ -370,32 +374,30 @@ fn appended(conn: &Connection) -> Result<i64, BatchFailed> {
     Ok(n.unwrap_or(0))
 }
 
-/// The record as the chain hashes it (id and hash are not part of the link).
-fn stored_of(r: &NewRecord, salt: [u8; 16]) -> StoredRecord {
-    StoredRecord {
-        id: 0,
-        visitor_id: Some(r.visitor_id),
-        site: r.site.clone(),
-        action: r.action,
-        source: r.source,
-        granted: r.granted.clone(),
-        denied: r.denied.clone(),
-        policy_version: r.policy_version.clone(),
-        registry_version: r.registry_version.clone(),
-        language: r.language.clone(),
-        page: Some(r.page.clone()),
-        ip_reduced: r.ip_reduced.clone(),
-        ua_family: Some(r.ua_family.clone()),
+/// The record as the chain links it (id and hash are not part of the link), borrowed.
+fn linked<'a>(r: &'a NewRecord, salt: &[u8; 16]) -> chain::Linked<'a> {
+    chain::Linked {
+        site: &r.site,
+        action: r.action.as_str(),
+        source: r.source.as_str(),
+        granted: &r.granted,
+        denied: &r.denied,
+        policy_version: &r.policy_version,
+        registry_version: &r.registry_version,
+        language: &r.language,
         recorded_at_ms: r.recorded_at_ms,
-        region: r.region.clone(),
-        jurisdiction: r.jurisdiction.clone(),
-        rule_version: r.rule_version.clone(),
+        region: r.region.as_deref(),
+        jurisdiction: &r.jurisdiction,
+        rule_version: &r.rule_version,
         gpc_applied: r.gpc_applied,
         expires_at_ms: r.expires_at_ms,
-        subject_salt: Some(salt),
-        subject_commitment: None,
-        hash: None,
-        erased_at_ms: None,
+        commitment: chain::subject_commitment(
+            salt,
+            r.visitor_id.as_bytes(),
+            Some(&r.page),
+            r.ip_reduced.as_deref(),
+            Some(&r.ua_family),
+        ),
     }
 }
 
@@ -409,25 +411,30 @@ fn source_code(s: Source) -> i64 {
     Source::ALL.iter().position(|x| *x == s).unwrap_or_default() as i64
 }
 
-/// Site, policy version, registry version, language, jurisdiction, rule version, region ('').
-type ContextKey = [String; 7];
-/// Granted and denied, comma-separated, exactly as the record lists them.
-type ChoiceKey = [String; 2];
-
-fn context_key(r: &NewRecord) -> ContextKey {
-    [
-        r.site.clone(),
-        r.policy_version.clone(),
-        r.registry_version.clone(),
-        r.language.clone(),
-        r.jurisdiction.clone(),
-        r.rule_version.clone(),
-        r.region.clone().unwrap_or_default(),
-    ]
+/// A context's or choice's columns joined by NUL (which no column holds: they are site ids,
+/// versions, language tags, rule ids, region codes and category keys), written into a buffer
+/// reused for every record, so a known one is found without allocating.
+fn key_into(buf: &mut String, parts: &[&str]) {
+    buf.clear();
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            buf.push('\0');
+        }
+        buf.push_str(p);
+    }
 }
 
-fn choice_key(r: &NewRecord) -> ChoiceKey {
-    [r.granted.join(","), r.denied.join(",")]
+/// Site, policy version, registry version, language, jurisdiction, rule version, region ('').
+fn context_parts(r: &NewRecord) -> [&str; 7] {
+    [
+        &r.site,
+        &r.policy_version,
+        &r.registry_version,
+        &r.language,
+        &r.jurisdiction,
+        &r.rule_version,
+        r.region.as_deref().unwrap_or_default(),
+    ]
 }
 
 const CONTEXT_COLUMNS: [&str; 7] =
@@ -442,10 +449,13 @@ const MAX_REFS: usize = 100_000;
 /// transaction are kept only once it committed: after a rollback they may not exist.
 #[derive(Default)]
 struct Refs {
-    contexts: HashMap<ContextKey, i64>,
-    choices: HashMap<ChoiceKey, i64>,
-    new_contexts: Vec<(ContextKey, i64)>,
-    new_choices: Vec<(ChoiceKey, i64)>,
+    contexts: HashMap<String, i64>,
+    choices: HashMap<String, i64>,
+    new_contexts: Vec<(String, i64)>,
+    new_choices: Vec<(String, i64)>,
+    /// The terms a decision cache entry shares, per (context, choice, action, GPC applied).
+    terms: HashMap<(i64, i64, Action, bool), Arc<DecisionTerms>>,
+    key: String,
 }
 
 impl Refs {
@@ -455,12 +465,16 @@ impl Refs {
         self.new_choices.clear();
         let mut out = Vec::with_capacity(batch.len());
         for job in batch {
-            let context =
-                known_or_new(&self.contexts, &mut self.new_contexts, context_key(&job.record), |k| {
-                    find_or_insert(conn, "record_contexts", &CONTEXT_COLUMNS, k)
-                })?;
-            let choice = known_or_new(&self.choices, &mut self.new_choices, choice_key(&job.record), |k| {
-                find_or_insert(conn, "record_choices", &CHOICE_COLUMNS, k)
+            let r = &job.record;
+            let parts = context_parts(r);
+            key_into(&mut self.key, &parts);
+            let context = known_or_new(&self.contexts, &mut self.new_contexts, &self.key, || {
+                find_or_insert(conn, "record_contexts", &CONTEXT_COLUMNS, &parts)
+            })?;
+            let (granted, denied) = (r.granted.join(","), r.denied.join(","));
+            key_into(&mut self.key, &[&granted, &denied]);
+            let choice = known_or_new(&self.choices, &mut self.new_choices, &self.key, || {
+                find_or_insert(conn, "record_choices", &CHOICE_COLUMNS, &[&granted, &denied])
             })?;
             out.push((context, choice));
         }
@@ -473,26 +487,37 @@ impl Refs {
             self.contexts.clear();
             self.choices.clear();
         }
+        if self.terms.len() > MAX_REFS {
+            self.terms.clear();
+        }
         self.contexts.extend(self.new_contexts.drain(..));
         self.choices.extend(self.new_choices.drain(..));
+    }
+
+    /// The decision terms of a committed record, shared by every record with the same ones.
+    fn terms(&mut self, (context, choice): (i64, i64), r: &NewRecord) -> Arc<DecisionTerms> {
+        self.terms
+            .entry((context, choice, r.action, r.gpc_applied))
+            .or_insert_with(|| LatestDecision::of(0, r).terms)
+            .clone()
     }
 }
 
 /// The id of `key`: remembered from a committed transaction, found or created earlier in this
 /// one, else looked up or inserted now (and noted as new).
-fn known_or_new<K: Eq + std::hash::Hash>(
-    known: &HashMap<K, i64>,
-    new: &mut Vec<(K, i64)>,
-    key: K,
-    fetch: impl FnOnce(&K) -> Result<i64, BatchFailed>,
+fn known_or_new(
+    known: &HashMap<String, i64>,
+    new: &mut Vec<(String, i64)>,
+    key: &str,
+    fetch: impl FnOnce() -> Result<i64, BatchFailed>,
 ) -> Result<i64, BatchFailed> {
     if let Some(id) =
-        known.get(&key).copied().or_else(|| new.iter().find(|(k, _)| *k == key).map(|(_, id)| *id))
+        known.get(key).copied().or_else(|| new.iter().find(|(k, _)| k == key).map(|(_, id)| *id))
     {
         return Ok(id);
     }
-    let id = fetch(&key)?;
-    new.push((key, id));
+    let id = fetch()?;
+    new.push((key.to_owned(), id));
     Ok(id)
 }
 
@@ -501,7 +526,7 @@ fn find_or_insert(
     conn: &Connection,
     table: &str,
     columns: &[&str],
-    values: &[String],
+    values: &[&str],
 ) -> Result<i64, BatchFailed> {
     let values = rusqlite::params_from_iter(values);
     let matches = columns.iter().map(|c| format!("{c} = ?")).collect::<Vec<_>>().join(" AND ");
@@ -584,7 +609,7 @@ mod tests {
         });
         let (batch, _replies) = jobs(&["/a", "/bad", "/b", "/bad", "/c"]);
         let out = writer.write_batch(&batch, None);
-        let ids: Vec<Option<i64>> = out.iter().map(|r| r.as_ref().ok().map(|r| r.id)).collect();
+        let ids: Vec<Option<i64>> = out.iter().map(|r| r.as_ref().ok().copied()).collect();
         assert_eq!(ids, [Some(1), None, Some(2), None, Some(3)]);
         assert!(
             matches!(&out[1], Err(LedgerError::Other(m)) if m.contains("refused by the test")),
@@ -593,7 +618,7 @@ mod tests {
         );
         // The next batch continues the same chain on the same connection.
         let (batch, _replies) = jobs(&["/d"]);
-        assert_eq!(writer.write_batch(&batch, None)[0].as_ref().map(|r| r.id).ok(), Some(4));
+        assert_eq!(writer.write_batch(&batch, None)[0].as_ref().ok().copied(), Some(4));
         let report = ledger.verify().await.expect("verify");
         assert!(report.finding.is_none(), "{report:?}");
         assert_eq!(report.checked, 4);
