@@ -31,6 +31,10 @@ pub struct StackArgs {
     /// Directory served as the site root (default: target/site).
     #[arg(long)]
     pub site_root: Option<PathBuf>,
+    /// Before measuring, record a consent (accept all) for the visitor the path names
+    /// (`/api/v1/visitors/{id}/decision`), so the decision read is of a decided visitor.
+    #[arg(long)]
+    pub seed_consent: bool,
 }
 
 pub fn main(args: &StackArgs) -> Result<()> {
@@ -45,6 +49,9 @@ pub fn main(args: &StackArgs) -> Result<()> {
         args.site_root.clone().unwrap_or_else(|| crate::workspace_root().join("target/site"));
     let state = rt.block_on(accord::server::build_state(config)).context("start Accord")?;
     let app = accord::http::router(state);
+    if args.seed_consent {
+        rt.block_on(seed(&app, &args.path))?;
+    }
     let mut best = f64::MAX;
     for round in 0..args.rounds {
         let t = Instant::now();
@@ -54,6 +61,27 @@ pub fn main(args: &StackArgs) -> Result<()> {
         println!("round {round}: {us:.2} µs/request");
     }
     println!("best of {}: {best:.2} µs/request for GET {}", args.rounds, args.path);
+    Ok(())
+}
+
+/// Records a consent for the visitor of `path` through the API.
+async fn seed(app: &axum::Router, path: &str) -> Result<()> {
+    let visitor = path
+        .strip_prefix("/api/v1/visitors/")
+        .and_then(|rest| rest.split('/').next())
+        .context("--seed-consent needs a path /api/v1/visitors/{id}/...")?;
+    let body = format!(
+        "{{\"site\":\"default\",\"visitor_id\":\"{visitor}\",\"action\":\"accept_all\",\"policy_version\":\"{}\"}}",
+        crate::load::POLICY_VERSION
+    );
+    let mut req = axum::http::Request::post("/api/v1/consents")
+        .header("content-type", "application/json")
+        .body(Body::from(body))?;
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000))));
+    let res = app.clone().oneshot(req).await?;
+    if res.status() != axum::http::StatusCode::CREATED {
+        bail!("seeding a consent answered {}", res.status());
+    }
     Ok(())
 }
 

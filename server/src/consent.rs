@@ -339,6 +339,50 @@ pub struct DecisionView<'a> {
     pub allowed: Option<bool>,
 }
 
+impl DecisionView<'_> {
+    /// The same JSON as its `Serialize` (a test compares them), written by hand: this is the
+    /// answer to every page view's "may I load analytics?".
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(640);
+        let mut o = crate::http::respond::ObjectWriter::new(&mut buf);
+        o.str(crate::key!("visitor_id"), &self.visitor_id);
+        o.str(crate::key!("site"), self.site);
+        o.bool(crate::key!("decided"), self.decided);
+        o.bool(crate::key!("valid"), self.valid);
+        if let Some(id) = self.record_id {
+            o.int(crate::key!("record_id"), id);
+        }
+        if let Some(a) = self.action {
+            o.str(crate::key!("action"), a.as_str());
+        }
+        let optional = [
+            (crate::key!("policy_version"), self.policy_version),
+            (crate::key!("recorded_at"), self.recorded_at.as_deref()),
+            (crate::key!("expires_at"), self.expires_at.as_deref()),
+            (crate::key!("jurisdiction"), self.jurisdiction),
+            (crate::key!("region"), self.region),
+            (crate::key!("rule_version"), self.rule_version),
+        ];
+        for (k, v) in optional {
+            if let Some(v) = v {
+                o.str(k, v);
+            }
+        }
+        o.bool(crate::key!("gpc_applied"), self.gpc_applied);
+        o.str(crate::key!("current_policy_version"), self.current_policy_version);
+        let mut categories = o.object(crate::key!("categories"));
+        for (k, on) in &self.categories {
+            categories.bool_named(k, *on);
+        }
+        categories.end();
+        if let Some(a) = self.allowed {
+            o.bool(crate::key!("allowed"), a);
+        }
+        o.end();
+        buf
+    }
+}
+
 /// A JSON object from pairs in key order (as a BTreeMap would write it), without the map.
 fn sorted_map<S: serde::Serializer>(pairs: &[(&str, bool)], s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
@@ -404,6 +448,58 @@ impl<'a> DecisionView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decision_json_by_hand_equals_serde() {
+        let content: SiteContent = serde_json::from_value(serde_json::json!({
+            "policy": {"version": "2023-07-05", "effective_date": "2023-07-05", "title": "P", "content_hash": "h",
+                       "html": "", "toc": [], "changelog": []},
+            "registry_version": "2023-07-05",
+            "valid_policy_versions": ["2023-07-05"],
+            "categories": [
+                {"key": "necessary", "name": "N", "description": "", "required": true},
+                {"key": "marketing", "name": "M", "description": ""},
+                {"key": "analytics", "name": "A", "description": ""},
+            ],
+            "cookies": [],
+            "responsibility": {"title": "R", "intro": "", "areas": []},
+            "consent": {"cookie_name": "accord_consent"},
+        }))
+        .expect("content");
+        let terms = std::sync::Arc::new(crate::ledger::DecisionTerms {
+            action: Action::Custom,
+            granted: vec!["necessary".into(), "analytics".into()],
+            policy_version: content.policy.version.clone(),
+            jurisdiction: "gdpr".into(),
+            region: Some("DE".into()),
+            rule_version: "2026-01 \"quoted\"".into(),
+            gpc_applied: true,
+        });
+        let d = LatestDecision {
+            id: 42,
+            recorded_at_ms: 1_700_000_000_123,
+            expires_at_ms: 4_000_000_000_000,
+            terms,
+        };
+        let j: Jurisdiction = serde_json::from_value(serde_json::json!({
+            "id": "us-privacy", "model": "opt_out", "region": "US-CA", "rule_version": "1", "gpc": true,
+            "defaults": ["analytics", "marketing"], "sale_categories": ["marketing"],
+            "consent_days": 365, "refusal_days": 182,
+        }))
+        .expect("jurisdiction");
+        let v = VisitorId([0xab; 16]);
+        for latest in [None, Some(&d)] {
+            for category in [None, Some("analytics"), Some("nope")] {
+                let view =
+                    DecisionView::new(v, "shop", latest, &content, 1_700_000_000_000, category, (&j, true));
+                assert_eq!(
+                    String::from_utf8(view.to_json()).expect("utf-8"),
+                    serde_json::to_string(&view).expect("serde"),
+                    "latest {latest:?}, category {category:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn identifiers_and_tags() {

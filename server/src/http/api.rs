@@ -484,10 +484,21 @@ async fn record(
 )]
 async fn decision(
     State(state): State<AppState>,
-    Path(visitor): Path<String>,
+    // The one path segment read straight from the URI (the router matched it already):
+    // asked on every page view, and the path extractors cost more than the lookup.
+    uri: axum::http::Uri,
     RawQuery(raw): RawQuery,
 ) -> Result<impl IntoResponse, ApiError> {
-    let visitor = parse_visitor(&visitor)?;
+    let segment = uri
+        .path()
+        .strip_prefix("/api/v1/visitors/")
+        .and_then(|rest| rest.strip_suffix("/decision"))
+        .unwrap_or_default();
+    let visitor = if segment.contains('%') {
+        parse_visitor(&percent_encoding::percent_decode_str(segment).decode_utf8_lossy())?
+    } else {
+        parse_visitor(segment)?
+    };
     let q = request::query(raw.as_deref());
     let site = request::required(&q, "site", "the site id the decision was recorded for")?;
     known_site(&state, site)?;
@@ -520,7 +531,7 @@ async fn decision(
     let latest = state.ledger.latest(visitor, site).await?;
     let view =
         DecisionView::new(visitor, site, latest.as_ref(), &content, now_ms(), category, (&jurisdiction, gpc));
-    super::respond::json(StatusCode::OK, Some("no-store"), &view)
+    Ok(super::respond::json_bytes(StatusCode::OK, Some("no-store"), view.to_json()))
 }
 
 /// GET /visitors/{id}/history — every record of the visitor for a site, oldest first.

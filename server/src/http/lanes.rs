@@ -28,23 +28,27 @@ pub fn is_public_api(path: &str) -> bool {
     path.starts_with("/api/v1/") && !path.starts_with("/api/v1/admin")
 }
 
-/// The short lane's one middleware: the rate limit, CORS, then the JSON error body and the
+/// The short lane's one middleware: the rate limit, CORS (API paths), then the JSON error body and the
 /// security headers, exactly as the full stack's `rate_limit::limit`, `cors::layer`,
 /// `rejections::json_errors` and `security::headers` do them.
 pub async fn public_api(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let policy = security::Policy::for_path(req.uri().path());
     let method = req.method().clone();
     let wants_json = rejections::wants_json(&method, req.uri().path());
+    // The API is called cross-origin; the embed script is loaded by a <script> tag.
+    let api = is_public_api(req.uri().path());
     let mut res = match rate_limit::refusal(&state, &req) {
         Some(refused) => refused,
-        None if method == Method::OPTIONS => state.cors.preflight(req.headers()),
+        None if api && method == Method::OPTIONS => state.cors.preflight(req.headers()),
         None => {
-            let origin = state.cors.allowed_origin(req.headers());
+            let origin = if api { state.cors.allowed_origin(req.headers()) } else { None };
             let mut res = next.run(req).await;
             // Room for the CORS and security headers at once: a header map grown one insert
             // at a time reallocates several times per answer.
             res.headers_mut().reserve(8);
-            state.cors.apply(origin, res.headers_mut());
+            if api {
+                state.cors.apply(origin, res.headers_mut());
+            }
             if wants_json {
                 rejections::into_json(&state, &method, res).await
             } else {
@@ -56,12 +60,18 @@ pub async fn public_api(State(state): State<AppState>, req: Request, next: Next)
     res
 }
 
-/// Sends public API requests to `short`, the rest to `full`.
+/// Sends public API requests (and the embed script, when `script`) to `short`, the rest to
+/// `full`.
 #[derive(Clone)]
 pub struct Lanes<S, F> {
     pub short: S,
     pub full: F,
+    /// The embed script is served from memory by the short lane (else `full`'s static files).
+    pub script: bool,
 }
+
+/// The embed script's path: every first page view on every embedding site asks for it.
+pub const SCRIPT_PATH: &str = "/embed/consent.js";
 
 impl<S, F> Service<Request> for Lanes<S, F>
 where
@@ -79,7 +89,8 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if is_public_api(req.uri().path()) {
+        let path = req.uri().path();
+        if is_public_api(path) || (self.script && path == SCRIPT_PATH) {
             Either::Left(self.short.clone().oneshot(req))
         } else {
             Either::Right(self.full.clone().oneshot(req))
@@ -89,7 +100,12 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::is_public_api;
+    use super::{is_public_api, SCRIPT_PATH};
+
+    #[test]
+    fn the_script_path_names_the_embed_script() {
+        assert_eq!(SCRIPT_PATH, format!("/embed/{}", crate::http::embed::SCRIPT));
+    }
 
     #[test]
     fn only_the_public_api_takes_the_short_lane() {

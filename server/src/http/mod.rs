@@ -56,17 +56,19 @@ pub fn router(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static(embed::CACHE_CONTROL),
         ));
-    let mut app = Router::new();
+    // The script takes the short lane with the public API (`lanes`).
+    let mut public = api::routes();
+    let script_route = script.is_some();
     if let Some(script) = script {
-        app = app.route(
-            &format!("/embed/{}", embed::SCRIPT),
+        public = public.route(
+            lanes::SCRIPT_PATH,
             get(move |headers: axum::http::HeaderMap| {
                 let script = script.clone();
                 async move { script.respond(&headers) }
             }),
         );
     }
-    let app = app
+    let app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/.well-known/gpc.json", get(health::gpc_json))
@@ -116,8 +118,8 @@ pub fn router(state: AppState) -> Router {
         // Outside the timeout, so its 408 gets the JSON error shape too.
         .layer(axum::middleware::from_fn_with_state(state.clone(), lanes::public_api))
         .layer(timeout_layer(timeout))
-        .service(api::routes().with_state(state));
-    Router::new().fallback_service(lanes::Lanes { short, full })
+        .service(public.with_state(state));
+    Router::new().fallback_service(lanes::Lanes { short, full, script: script_route })
 }
 
 fn timeout_layer(timeout: Duration) -> tower_http::timeout::TimeoutLayer {

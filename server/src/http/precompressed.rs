@@ -3,9 +3,10 @@
 //! reference-count increment instead of a compression run. The compression layer leaves
 //! answers that already carry `Content-Encoding` alone.
 
+use axum::body::Body;
 use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::io::Write;
 
 #[derive(Clone)]
@@ -29,17 +30,28 @@ impl Precompressed {
     /// accepts gzip. `vary` lists the request headers the answer depends on besides
     /// `Accept-Encoding`.
     pub fn respond(&self, req: &HeaderMap, content_type: &'static str, vary: &'static str) -> Response {
-        let common = [(header::ETAG, self.etag.clone()), (header::VARY, HeaderValue::from_static(vary))];
-        if none_match(req, &self.etag) {
-            return (StatusCode::NOT_MODIFIED, common).into_response();
-        }
-        let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        if accepts_gzip(req) {
-            let encoding = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-            (common, [content_type, encoding], self.gzip.clone()).into_response()
+        let not_modified = none_match(req, &self.etag);
+        let gzip = !not_modified && accepts_gzip(req);
+        let body = match (not_modified, gzip) {
+            (true, _) => Body::empty(),
+            (false, true) => Body::from(self.gzip.clone()),
+            (false, false) => Body::from(self.plain.clone()),
+        };
+        let mut res = Response::new(body);
+        // One allocation for these and the headers the lanes add.
+        let mut h = HeaderMap::with_capacity(super::respond::ANSWER_HEADERS);
+        h.insert(header::ETAG, self.etag.clone());
+        h.insert(header::VARY, HeaderValue::from_static(vary));
+        if not_modified {
+            *res.status_mut() = StatusCode::NOT_MODIFIED;
         } else {
-            (common, [content_type], self.plain.clone()).into_response()
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if gzip {
+                h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
         }
+        *res.headers_mut() = h;
+        res
     }
 }
 
