@@ -19,5 +19,8 @@ if [ "$(cat "$db/.bundle-id" 2>/dev/null)" != "$bundle_id" ]; then
     git -c advice.detachedHead=false -c init.defaultBranch=main clone --quiet deny/advisory-db.bundle "$db"
     echo "$bundle_id" > "$db/.bundle-id"
 fi
+# `--offline` (no github.com) also keeps cargo from downloading: the lockfile's crates for
+# every platform (Windows-only ones too, which a Linux build never fetched) must be here.
+cargo fetch --locked --quiet
 echo "==> advisory database snapshot of $(git -C "$db" show -s --format=%cs HEAD)"
 cargo deny --offline check licenses bans sources advisories

@@ -20,9 +20,14 @@ use tower::ServiceExt;
 
 #[derive(clap::Args, Debug)]
 pub struct StackArgs {
-    /// Request target (a GET that answers 2xx).
+    /// Request target (a GET that answers 2xx, or a POST with `--body`).
     #[arg(long, default_value = "/api/v1/config?site=default")]
     pub path: String,
+    /// POST this JSON body instead of a GET (e.g. a consent to `/api/v1/consents`; each
+    /// request then waits for the writer thread's commit, which callgrind's toggle does not
+    /// count: only the request's own thread is measured).
+    #[arg(long)]
+    pub body: Option<String>,
     /// Requests per round.
     #[arg(long, default_value_t = 100_000)]
     pub requests: usize,
@@ -55,12 +60,17 @@ pub fn main(args: &StackArgs) -> Result<()> {
     let mut best = f64::MAX;
     for round in 0..args.rounds {
         let t = Instant::now();
-        drive(&rt, &app, &args.path, args.requests)?;
+        drive(&rt, &app, &args.path, args.body.as_deref(), args.requests)?;
         let us = t.elapsed().as_secs_f64() * 1e6 / args.requests.max(1) as f64;
         best = best.min(us);
         println!("round {round}: {us:.2} µs/request");
     }
-    println!("best of {}: {best:.2} µs/request for GET {}", args.rounds, args.path);
+    println!(
+        "best of {}: {best:.2} µs/request for {} {}",
+        args.rounds,
+        if args.body.is_some() { "POST" } else { "GET" },
+        args.path
+    );
     Ok(())
 }
 
@@ -87,19 +97,29 @@ async fn seed(app: &axum::Router, path: &str) -> Result<()> {
 
 /// The measured loop (callgrind's `--toggle-collect` target).
 #[inline(never)]
-pub fn drive(rt: &tokio::runtime::Runtime, app: &axum::Router, path: &str, n: usize) -> Result<()> {
+pub fn drive(
+    rt: &tokio::runtime::Runtime,
+    app: &axum::Router,
+    path: &str,
+    body: Option<&str>,
+    n: usize,
+) -> Result<()> {
     rt.block_on(async {
         let peer = ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40_000)));
         for _ in 0..n {
-            let mut req = axum::http::Request::get(path)
+            let builder = match body {
+                Some(_) => axum::http::Request::post(path).header("content-type", "application/json"),
+                None => axum::http::Request::get(path),
+            };
+            let mut req = builder
                 .header("accept-encoding", "gzip")
                 .header("accept-language", "en-US,en;q=0.9")
                 .header("user-agent", crate::load::USER_AGENT)
-                .body(Body::empty())?;
+                .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))?;
             req.extensions_mut().insert(peer);
             let res = app.clone().oneshot(req).await?;
             if !res.status().is_success() {
-                bail!("GET {path} answered {}", res.status());
+                bail!("{path} answered {}", res.status());
             }
             axum::body::to_bytes(res.into_body(), 1 << 20).await?;
         }
