@@ -250,53 +250,85 @@ pub fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A record as the API returns it.
+/// A record as the API returns it, borrowed from the record (built for every consent).
 #[derive(Serialize, Debug, utoipa::ToSchema)]
-pub struct RecordView {
+pub struct RecordView<'a> {
     pub record_id: i64,
     pub visitor_id: String,
-    pub site: String,
+    pub site: &'a str,
     pub action: Action,
     pub source: Source,
-    pub granted: Vec<String>,
-    pub denied: Vec<String>,
-    pub policy_version: String,
-    pub registry_version: String,
-    pub language: String,
-    pub page: String,
-    pub ip_network: Option<String>,
-    pub ua_family: String,
+    pub granted: &'a [String],
+    pub denied: &'a [String],
+    pub policy_version: &'a str,
+    pub registry_version: &'a str,
+    pub language: &'a str,
+    pub page: &'a str,
+    pub ip_network: Option<&'a str>,
+    pub ua_family: &'a str,
     pub recorded_at: String,
     pub expires_at: String,
-    pub region: Option<String>,
-    pub jurisdiction: String,
-    pub rule_version: String,
+    pub region: Option<&'a str>,
+    pub jurisdiction: &'a str,
+    pub rule_version: &'a str,
     pub gpc_applied: bool,
     pub cookie: String,
 }
 
-impl RecordView {
-    pub fn new(record: &Record, content: &SiteContent) -> Self {
+impl RecordView<'_> {
+    /// The same JSON as its `Serialize` (a test compares them), written by hand: every
+    /// recorded consent is answered with one.
+    pub fn to_json(&self) -> Vec<u8> {
+        use crate::key;
+        let mut buf = Vec::with_capacity(768);
+        let mut o = crate::http::respond::ObjectWriter::new(&mut buf);
+        o.int(key!("record_id"), self.record_id);
+        o.str(key!("visitor_id"), &self.visitor_id);
+        o.str(key!("site"), self.site);
+        o.str(key!("action"), self.action.as_str());
+        o.str(key!("source"), self.source.as_str());
+        o.str_list(key!("granted"), self.granted);
+        o.str_list(key!("denied"), self.denied);
+        o.str(key!("policy_version"), self.policy_version);
+        o.str(key!("registry_version"), self.registry_version);
+        o.str(key!("language"), self.language);
+        o.str(key!("page"), self.page);
+        o.opt_str(key!("ip_network"), self.ip_network);
+        o.str(key!("ua_family"), self.ua_family);
+        o.str(key!("recorded_at"), &self.recorded_at);
+        o.str(key!("expires_at"), &self.expires_at);
+        o.opt_str(key!("region"), self.region);
+        o.str(key!("jurisdiction"), self.jurisdiction);
+        o.str(key!("rule_version"), self.rule_version);
+        o.bool(key!("gpc_applied"), self.gpc_applied);
+        o.str(key!("cookie"), &self.cookie);
+        o.end();
+        buf
+    }
+}
+
+impl<'a> RecordView<'a> {
+    pub fn new(record: &'a Record, content: &SiteContent) -> Self {
         let d = &record.data;
         Self {
             record_id: record.id,
             visitor_id: d.visitor_id.to_string(),
-            site: d.site.clone(),
+            site: &d.site,
             action: d.action,
             source: d.source,
-            granted: d.granted.clone(),
-            denied: d.denied.clone(),
-            policy_version: d.policy_version.clone(),
-            registry_version: d.registry_version.clone(),
-            language: d.language.clone(),
-            page: d.page.clone(),
-            ip_network: d.ip_reduced.clone(),
-            ua_family: d.ua_family.clone(),
+            granted: &d.granted,
+            denied: &d.denied,
+            policy_version: &d.policy_version,
+            registry_version: &d.registry_version,
+            language: &d.language,
+            page: &d.page,
+            ip_network: d.ip_reduced.as_deref(),
+            ua_family: &d.ua_family,
             recorded_at: rfc3339_ms(d.recorded_at_ms),
             expires_at: rfc3339_ms(d.expires_at_ms),
-            region: d.region.clone(),
-            jurisdiction: d.jurisdiction.clone(),
-            rule_version: d.rule_version.clone(),
+            region: d.region.as_deref(),
+            jurisdiction: &d.jurisdiction,
+            rule_version: &d.rule_version,
             gpc_applied: d.gpc_applied,
             cookie: cookie_for(d, content).to_string(),
         }
@@ -449,9 +481,8 @@ impl<'a> DecisionView<'a> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn decision_json_by_hand_equals_serde() {
-        let content: SiteContent = serde_json::from_value(serde_json::json!({
+    fn test_content() -> SiteContent {
+        serde_json::from_value(serde_json::json!({
             "policy": {"version": "2023-07-05", "effective_date": "2023-07-05", "title": "P", "content_hash": "h",
                        "html": "", "toc": [], "changelog": []},
             "registry_version": "2023-07-05",
@@ -465,7 +496,50 @@ mod tests {
             "responsibility": {"title": "R", "intro": "", "areas": []},
             "consent": {"cookie_name": "accord_consent"},
         }))
-        .expect("content");
+        .expect("content")
+    }
+
+    #[test]
+    fn record_json_by_hand_equals_serde() {
+        let content = test_content();
+        let mut data = NewRecord {
+            visitor_id: VisitorId([7; 16]),
+            site: "shop".into(),
+            action: Action::Custom,
+            source: Source::Banner,
+            granted: vec!["necessary".into(), "analytics".into()],
+            denied: vec!["marketing".into()],
+            policy_version: "2023-07-05".into(),
+            registry_version: "2023-07-05".into(),
+            language: "de".into(),
+            page: "/a \"b\"\\c".into(),
+            ip_reduced: Some("203.0.113.0/24".into()),
+            ua_family: "firefox".into(),
+            recorded_at_ms: 1_700_000_000_123,
+            region: Some("DE".into()),
+            jurisdiction: "gdpr".into(),
+            rule_version: "1".into(),
+            gpc_applied: false,
+            expires_at_ms: 1_800_000_000_000,
+        };
+        for round in 0..2 {
+            if round == 1 {
+                (data.ip_reduced, data.region, data.granted, data.denied) = (None, None, vec![], vec![]);
+                data.action = Action::RejectAll;
+            }
+            let record = Record { id: 9, data: data.clone() };
+            let view = RecordView::new(&record, &content);
+            assert_eq!(
+                String::from_utf8(view.to_json()).expect("utf-8"),
+                serde_json::to_string(&view).expect("serde"),
+                "round {round}"
+            );
+        }
+    }
+
+    #[test]
+    fn decision_json_by_hand_equals_serde() {
+        let content = test_content();
         let terms = std::sync::Arc::new(crate::ledger::DecisionTerms {
             action: Action::Custom,
             granted: vec!["necessary".into(), "analytics".into()],

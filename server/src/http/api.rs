@@ -5,7 +5,6 @@ use super::context::Negotiated;
 use super::openapi as doc;
 use super::precompressed::Precompressed;
 use super::request::{self, header_str};
-use crate::config::OriginPattern;
 use crate::consent::{self, Choice, DecisionView, RecordView};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -340,12 +339,15 @@ fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 }
 
 /// Origin must belong to the site when the browser sent one.
-fn check_origin(headers: &HeaderMap, site: &crate::config::SiteConfig) -> Result<(), ApiError> {
+fn check_origin(
+    state: &AppState,
+    headers: &HeaderMap,
+    site: &crate::config::SiteConfig,
+) -> Result<(), ApiError> {
     let Some(origin) = header_str(headers, header::ORIGIN) else {
         return Ok(());
     };
-    let allowed = site.origins.iter().filter_map(|o| OriginPattern::parse(o)).any(|p| p.matches(origin));
-    if allowed {
+    if state.limits.site_origins(&site.id).iter().any(|p| p.matches(origin)) {
         Ok(())
     } else {
         Err(ApiError::forbidden(
@@ -412,7 +414,7 @@ async fn record(
     let bytes = request::body(body, MAX_BODY)?;
     let b: ConsentBody = parse_json(&bytes)?;
     let site = known_site(&state, &b.site)?;
-    check_origin(&headers, site)?;
+    check_origin(&state, &headers, site)?;
     let action = Action::parse(&b.action).ok_or_else(|| {
         ApiError::unprocessable(
             "invalid_action",
@@ -453,7 +455,7 @@ async fn record(
     };
     let new = consent::to_record(choice, &content, &ctx.jurisdiction, client, now_ms())?;
     let stored = state.ledger.append(new).await?;
-    super::respond::json(StatusCode::CREATED, None, &RecordView::new(&stored, &content))
+    Ok(super::respond::json_bytes(StatusCode::CREATED, None, RecordView::new(&stored, &content).to_json()))
 }
 
 /// GET /visitors/{id}/decision — what a backend asks before rendering a tag.

@@ -308,7 +308,7 @@ pub struct ConfigUrls {
 pub struct History {
     pub visitor_id: String,
     pub site: String,
-    pub records: Vec<RecordView>,
+    pub records: Vec<RecordView<'static>>,
 }
 
 /// How many records were unlinked from the visitor (every site).

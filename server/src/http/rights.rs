@@ -43,8 +43,8 @@ pub async fn download(
     let mut found = state.ledger.search(&filter, Page::After(0), MAX_RECORDS).await?;
     found.sort_by_key(|r| r.id);
     let content = state.content.current();
-    let views: Vec<RecordView> =
-        found.into_iter().filter_map(|r| r.into_record()).map(|r| RecordView::new(&r, &content)).collect();
+    let records: Vec<_> = found.into_iter().filter_map(|r| r.into_record()).collect();
+    let views: Vec<RecordView> = records.iter().map(|r| RecordView::new(r, &content)).collect();
     audit::record(
         &state,
         Actor::Visitor,
