@@ -416,6 +416,7 @@ async fn start_with_reachable_pool(db: &Path) -> (Server, SqliteLedger) {
             max_connections: config.database.max_connections,
             busy_timeout: Duration::from_millis(u64::from(config.database.busy_timeout_ms)),
             max_pages: None,
+            ..SqliteOptions::default()
         },
     )
     .await

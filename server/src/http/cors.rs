@@ -123,7 +123,7 @@ mod tests {
             res.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
             Ok::<_, std::convert::Infallible>(res)
         });
-        let mut theirs = tower::ServiceBuilder::new().layer(reference()).service(inner.clone());
+        let mut theirs = tower::ServiceBuilder::new().layer(reference()).service(inner);
         for method in [Method::GET, Method::POST, Method::OPTIONS] {
             for origin in [
                 None,
@@ -148,7 +148,7 @@ mod tests {
                         cors.preflight(req.headers())
                     } else {
                         let o = cors.allowed_origin(req.headers());
-                        let mut res = inner.clone().oneshot(req).await.expect("answer");
+                        let mut res = inner.oneshot(req).await.expect("answer");
                         cors.apply(o, res.headers_mut());
                         res
                     };

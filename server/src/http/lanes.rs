@@ -1,63 +1,167 @@
-//! Two middleware stacks in front of one set of routes. The public consent API (banner
-//! config, consents, decisions: asked on every first page view of every visitor) takes a
-//! short lane; everything else (pages, forms, the admin area and its API, static files)
-//! takes the full stack.
+//! Two middleware stacks in front of the routes. The public consent API (banner config,
+//! consents, decisions: asked on every first page view of every visitor) and the embed script
+//! take a short lane with their own router; everything else (pages, forms, the admin area and
+//! its API, static files) takes the full stack.
 //!
 //! The short lane drops only layers that do nothing on those paths (cookie jar, page
-//! context, admin session) and does rate limiting, JSON error bodies and security headers in
-//! one middleware instead of three. Each `from_fn` layer costs a boxed future and a clone of
-//! the stack beneath it per request: a banner config answer took 66 k instructions through
-//! the full stack, 58 k through this lane (callgrind over `accord-bench stack`). Same answers
-//! either way: both lanes call the same routes and the same checks (the API, limits and
-//! hostile-input suites go through this lane).
+//! context, admin session) and does rate limiting, CORS, JSON error bodies and security
+//! headers in one plain tower layer instead of several `from_fn` middlewares (each costs a
+//! boxed future and a clone of the stack beneath it per request). A banner config answer took
+//! 66 k instructions through the full stack; through this lane it takes about 38 k (callgrind
+//! over `accord-bench stack`; README, "Benchmark"). Same answers either way: the lanes call the
+//! same checks (the API, limits and hostile-input suites go through this lane).
 
 use super::{rate_limit, rejections, security};
+use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{Request, State};
-use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::Request;
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
 use futures_util::future::Either;
 use std::convert::Infallible;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use tower::util::Oneshot;
-use tower::{Service, ServiceExt};
+use tower::{Layer, Service, ServiceExt};
+
+/// A contract violation by the caller (a future polled again after it completed): a 500.
+fn internal_error(what: &str) -> Response {
+    ApiError::Internal(what.into()).into_response()
+}
 
 /// The public API: `/api/v1/…` except the authenticated admin API.
 pub fn is_public_api(path: &str) -> bool {
     path.starts_with("/api/v1/") && !path.starts_with("/api/v1/admin")
 }
 
-/// The short lane's one middleware: the rate limit, CORS (API paths), then the JSON error body and the
-/// security headers, exactly as the full stack's `rate_limit::limit`, `cors::layer`,
-/// `rejections::json_errors` and `security::headers` do them.
-pub async fn public_api(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let policy = security::Policy::for_path(req.uri().path());
-    let method = req.method().clone();
-    let wants_json = rejections::wants_json(&method, req.uri().path());
-    // The API is called cross-origin; the embed script is loaded by a <script> tag.
-    let api = is_public_api(req.uri().path());
-    let mut res = match rate_limit::refusal(&state, &req) {
-        Some(refused) => refused,
-        None if api && method == Method::OPTIONS => state.cors.preflight(req.headers()),
-        None => {
-            let origin = if api { state.cors.allowed_origin(req.headers()) } else { None };
-            let mut res = next.run(req).await;
-            // Room for the CORS and security headers at once: a header map grown one insert
-            // at a time reallocates several times per answer.
+/// The short lane's one middleware, as a tower layer: the rate limit, CORS (API paths), then
+/// the JSON error body and the security headers, exactly as the full stack's
+/// `rate_limit::limit`, `cors::layer`, `rejections::json_errors` and `security::headers` do
+/// them. A plain service rather than `axum::middleware::from_fn`, which boxes a future and a
+/// clone of the stack beneath on every request; only an error answer that needs its JSON body
+/// (rare) takes a boxed future here.
+#[derive(Clone)]
+pub struct PublicApiLayer(pub AppState);
+
+impl<S> Layer<S> for PublicApiLayer {
+    type Service = PublicApi<S>;
+
+    fn layer(&self, inner: S) -> PublicApi<S> {
+        PublicApi { state: self.0.clone(), inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct PublicApi<S> {
+    state: AppState,
+    inner: S,
+}
+
+/// What the answer gets once the routes gave it.
+struct After {
+    state: AppState,
+    policy: security::Policy,
+    /// CORS applies (an API path), with the allowed `Origin` if any.
+    cors: Option<Option<HeaderValue>>,
+    /// The method, when a bodiless error answer must get the JSON error body.
+    json_for: Option<Method>,
+}
+
+impl After {
+    /// Everything but the JSON body conversion.
+    fn headers(&self, res: &mut Response) {
+        if let Some(origin) = &self.cors {
+            // Room for the CORS and security headers at once.
             res.headers_mut().reserve(8);
-            if api {
-                state.cors.apply(origin, res.headers_mut());
-            }
-            if wants_json {
-                rejections::into_json(&state, &method, res).await
-            } else {
-                res
-            }
+            self.state.cors.apply(origin.clone(), res.headers_mut());
         }
-    };
-    policy.apply(&state, res.headers_mut());
-    res
+        self.policy.apply(&self.state, res.headers_mut());
+    }
+}
+
+impl<S> Service<Request> for PublicApi<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = PublicApiFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let path = req.uri().path();
+        let policy = security::Policy::for_path(path);
+        let api = is_public_api(path);
+        let json_for = rejections::wants_json(req.method(), path).then(|| req.method().clone());
+        if let Some(mut refused) = rate_limit::refusal(&self.state, &req) {
+            policy.apply(&self.state, refused.headers_mut());
+            return PublicApiFuture::Ready { res: Some(refused) };
+        }
+        if api && req.method() == Method::OPTIONS {
+            let mut res = self.state.cors.preflight(req.headers());
+            policy.apply(&self.state, res.headers_mut());
+            return PublicApiFuture::Ready { res: Some(res) };
+        }
+        let cors = api.then(|| self.state.cors.allowed_origin(req.headers()));
+        let after = After { state: self.state.clone(), policy, cors, json_for };
+        PublicApiFuture::Inner { fut: self.inner.call(req), after: Some(after) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = Proj]
+    pub enum PublicApiFuture<F> {
+        Ready { res: Option<Response> },
+        Inner { #[pin] fut: F, after: Option<After> },
+        Json { fut: Pin<Box<dyn Future<Output = Response> + Send>>, after: Option<After> },
+    }
+}
+
+impl<F> Future for PublicApiFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let (res, after) = match self.as_mut().project() {
+                Proj::Ready { res } => {
+                    return Poll::Ready(Ok(res
+                        .take()
+                        .unwrap_or_else(|| internal_error("polled after completion"))))
+                }
+                Proj::Inner { fut, after } => {
+                    let Ok(mut res) = ready!(fut.poll(cx));
+                    let Some(after) = after.take() else {
+                        return Poll::Ready(Ok(internal_error("polled after completion")));
+                    };
+                    after.headers(&mut res);
+                    match after.json_for.clone().filter(|_| rejections::needs_json_body(&res)) {
+                        None => return Poll::Ready(Ok(res)),
+                        Some(method) => (res, (after, method)),
+                    }
+                }
+                Proj::Json { fut, after } => {
+                    let mut res = ready!(fut.as_mut().poll(cx));
+                    // The conversion keeps the headers; the security headers go on again for
+                    // the ones the new body brought (they never overwrite).
+                    if let Some(after) = after.take() {
+                        after.policy.apply(&after.state, res.headers_mut());
+                    }
+                    return Poll::Ready(Ok(res));
+                }
+            };
+            let (after, method) = after;
+            let state = after.state.clone();
+            let fut = Box::pin(async move { rejections::into_json(&state, &method, res).await });
+            self.set(PublicApiFuture::Json { fut, after: Some(after) });
+        }
+    }
 }
 
 /// Sends public API requests (and the embed script, when `script`) to `short`, the rest to

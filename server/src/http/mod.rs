@@ -116,7 +116,7 @@ pub fn router(state: AppState) -> Router {
         .map_response(IntoResponse::into_response)
         .layer(TraceLayer::new_for_http())
         // Outside the timeout, so its 408 gets the JSON error shape too.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), lanes::public_api))
+        .layer(lanes::PublicApiLayer(state.clone()))
         .layer(timeout_layer(timeout))
         .service(public.with_state(state));
     Router::new().fallback_service(lanes::Lanes { short, full, script: script_route })

@@ -41,12 +41,18 @@ pub(crate) fn wants_json(method: &Method, path: &str) -> bool {
     *method != Method::HEAD && (path.starts_with("/api/") || *method != Method::GET)
 }
 
+/// An error answer that has no JSON body yet.
+pub(crate) fn needs_json_body(res: &Response) -> bool {
+    let status = res.status();
+    (status.is_client_error() || status.is_server_error()) && !is_json(res.headers())
+}
+
 /// An error answer without the JSON body gets it; anything else passes unchanged.
 pub(crate) async fn into_json(state: &AppState, method: &Method, res: Response) -> Response {
-    let status = res.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(res.headers()) {
+    if !needs_json_body(&res) {
         return res;
     }
+    let status = res.status();
     let (mut parts, body) = res.into_parts();
     let detail = detail(&parts.headers, body).await;
     let allow = parts.headers.get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -335,7 +335,7 @@ mod tests {
             c.put(&changes, VisitorId(id), "shop", &decision(i64::from(n) + 1, &["analytics"]));
         }
         assert!(c.len() <= 640, "{} entries", c.len());
-        assert!(c.len() > 0);
+        assert!(!c.is_empty());
         assert_eq!(c.terms.lock().expect("terms").len(), 1, "identical terms are kept once");
     }
 
