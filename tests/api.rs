@@ -85,6 +85,10 @@ async fn record_then_read_back_decision_and_history() {
     let crm =
         app.get(&format!("/api/v1/visitors/{vid}/decision?site=default&category=marketing")).await.json();
     assert_eq!(crm["allowed"], false);
+    // Percent-encoding in the path means the same id (RFC 3986: `%61` is `a`).
+    let encoded: String = vid.bytes().map(|b| format!("%{b:02X}")).collect();
+    let same = app.get(&format!("/api/v1/visitors/{encoded}/decision?site=default")).await.json();
+    assert_eq!(same["record_id"], rec["record_id"]);
 
     let h = app.get(&format!("/api/v1/visitors/{vid}/history?site=default")).await.json();
     let records = h["records"].as_array().expect("records");

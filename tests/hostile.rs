@@ -1271,8 +1271,17 @@ async fn findings_stay_fixed() {
     assert_eq!(res.error_code(), "method_not_allowed");
     assert!(res.header("allow").is_some_and(|a| a.contains("GET")), "{:?}", res.headers);
     // An extractor's rejection (a path segment that is not UTF-8) and an unknown non-v1 path.
-    let res = send(Method::GET, "/api/v1/visitors/%FF/decision?site=default", Auth::None, vec![]).await;
+    let res = send(Method::GET, "/api/v1/visitors/%FF/history?site=default", Auth::None, vec![]).await;
     assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "bad_request"));
+    // The decision reads its segment itself: not UTF-8, or encoded, is just not a visitor id.
+    for uri in ["/api/v1/visitors/%FF/decision?site=default", "/api/v1/visitors/%zz/decision?site=default"] {
+        let res = send(Method::GET, uri, Auth::None, vec![]).await;
+        assert_eq!(
+            (res.status, res.error_code().as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_visitor_id"),
+            "{uri}"
+        );
+    }
     let res = send(Method::GET, "/api/v2/config", Auth::None, vec![]).await;
     assert_eq!((res.status, res.error_code().as_str()), (StatusCode::NOT_FOUND, "not_found"));
     // A form post to a page: JSON too.

@@ -77,15 +77,19 @@ fn resolve<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
 fn routes_in_source() -> BTreeMap<String, BTreeSet<String>> {
     let mut found = BTreeMap::<String, BTreeSet<String>>::new();
     for (file, prefix) in
-        [("server/src/http/api.rs", "/api/v1"), ("server/src/http/admin/mod.rs", "/api/v1/admin")]
+        // api.rs spells its routes out in full; the admin API is nested under /api/v1/admin.
+        [("server/src/http/api.rs", ""), ("server/src/http/admin/mod.rs", "/api/v1/admin")]
     {
         let src = std::fs::read_to_string(workspace_root().join(file)).expect("router source");
         let start = src.find("pub fn routes(").expect("routes() in source");
         let body = &src[start..];
         let body = &body[..body.find("\n}\n").expect("end of routes()")];
         let mut rest = body;
-        while let Some(i) = rest.find(".route(\"") {
-            rest = &rest[i + ".route(\"".len()..];
+        while let Some(i) = rest.find(".route(") {
+            // `.route("…"` or, as rustfmt breaks long calls, `.route(\n    "…"`.
+            rest = rest[i + ".route(".len()..].trim_start();
+            let Some(quoted) = rest.strip_prefix('"') else { continue };
+            rest = quoted;
             let path = &rest[..rest.find('"').expect("closing quote")];
             // The call's arguments: up to the parenthesis closing `.route(`.
             let mut depth = 1;

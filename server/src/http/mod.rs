@@ -56,8 +56,12 @@ pub fn router(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static(embed::CACHE_CONTROL),
         ));
-    // The script takes the short lane with the public API (`lanes`).
-    let mut public = api::routes();
+    // The short lane's router (`lanes`): the public API, its OpenAPI document (a path under
+    // /api/v1 like the API's) and the embed script.
+    let mut public = api::routes().route(
+        openapi::DOC_PATH,
+        get(openapi::document).layer(CompressionLayer::new().compress_when(compressible())),
+    );
     let script_route = script.is_some();
     if let Some(script) = script {
         public = public.route(
@@ -79,8 +83,6 @@ pub fn router(state: AppState) -> Router {
             post(rights::erase).layer(axum::extract::DefaultBodyLimit::max(forms::MAX_BODY)),
         )
         .merge(admin_ui::routes(&state))
-        // Registered explicitly: anything unrouted falls through to the Leptos pages.
-        .route(openapi::DOC_PATH, get(openapi::document))
         .merge(openapi::docs_ui())
         // The public API is served by the short lane (`api::routes`); under /api/v1 the full
         // stack has the admin API and the JSON 404 for /api/v1 itself.
