@@ -235,10 +235,12 @@ impl Ledger for SqliteLedger {
     async fn append(&self, record: NewRecord) -> Result<Record, LedgerError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.writer
-            .send(writer::Job::Append(writer::AppendJob { record, reply }))
+            .send(writer::Job::Append(writer::AppendJob { record: Box::new(record), reply }))
             .await
             .map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))?;
-        answer.await.map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))?
+        let (id, data) =
+            answer.await.map_err(|_| LedgerError::Unavailable("the ledger writer has stopped".into()))??;
+        Ok(Record { id, data: *data })
     }
 
     async fn latest(&self, visitor: VisitorId, site: &str) -> Result<Option<LatestDecision>, LedgerError> {
