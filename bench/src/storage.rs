@@ -198,10 +198,21 @@ struct Size {
 /// Checkpoints the WAL into the database (TRUNCATE) and reads its size.
 async fn size(ledger: &SqliteLedger) -> Result<Size> {
     let pool = ledger.pool();
-    let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await.context("checkpoint")?;
-    let busy: i64 = row.try_get(0)?;
-    if busy != 0 {
-        bail!("PRAGMA wal_checkpoint(TRUNCATE) could not complete (busy)");
+    // The ledger's own threads (its PASSIVE checkpointer, the decision watcher's reads) can
+    // hold the WAL for a moment: try again a few times before giving up.
+    let mut tries = 0;
+    loop {
+        let row =
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(pool).await.context("checkpoint")?;
+        let busy: i64 = row.try_get(0)?;
+        if busy == 0 {
+            break;
+        }
+        tries += 1;
+        if tries == 50 {
+            bail!("PRAGMA wal_checkpoint(TRUNCATE) could not complete (busy, 50 tries)");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     Ok(Size {
         page_size: sqlx::query_scalar("PRAGMA page_size").fetch_one(pool).await?,
