@@ -235,7 +235,7 @@ impl DecisionCache {
             let mut n = 0usize;
             s.map.retain(|_, _| {
                 n += 1;
-                n % EVICT_ONE_IN != 0
+                !n.is_multiple_of(EVICT_ONE_IN)
             });
             if s.map.len() >= self.per_shard {
                 s.map.clear();
