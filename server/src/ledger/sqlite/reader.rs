@@ -23,6 +23,9 @@ pub struct Readers {
     keep: usize,
 }
 
+/// `PRAGMA cache_size` of the plain read connections: negative means KiB.
+const READER_CACHE_KIB: i64 = -512;
+
 const LATEST: &str = "SELECT id, action, granted, policy_version, recorded_at, expires_at, jurisdiction, \
      region, rule_version, gpc_applied FROM consent_log \
      WHERE visitor_id = ?1 AND site = ?2 ORDER BY id DESC LIMIT 1";
@@ -35,6 +38,10 @@ impl Readers {
     pub(super) fn open(&self) -> rusqlite::Result<Connection> {
         let conn = connect(&self.path, self.busy_timeout)?;
         conn.pragma_update(None, "query_only", true)?;
+        // Decisions are mostly answered from memory and exports read sequentially: a small
+        // page cache each (512 KiB instead of SQLite's 2 MiB) keeps the server's peak RSS
+        // from growing with the file.
+        conn.pragma_update(None, "cache_size", READER_CACHE_KIB)?;
         Ok(conn)
     }
 
