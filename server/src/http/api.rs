@@ -119,18 +119,18 @@ async fn config(
     }
     let content = state.content.current();
     let j = &ctx.jurisdiction;
-    let key = ConfigKeyRef {
-        site,
-        language: &ctx.catalog.language,
-        rule: &j.id,
-        region: j.region.as_deref(),
+    let key = ConfigKey {
+        site: site.to_owned(),
+        language: ctx.catalog.language.clone(),
+        rule: j.id.clone(),
+        region: j.region.clone(),
         gpc_signal: ctx.gpc_signal,
     };
     let answer = match state.config_cache.get(&content, &key) {
         Some(hit) => hit,
         None => {
             let rendered = std::sync::Arc::new(render_config(&state, &ctx, &content, site)?);
-            state.config_cache.put(&content, &key, rendered.clone());
+            state.config_cache.put(&content, key, rendered.clone());
             rendered
         }
     };
@@ -152,40 +152,14 @@ pub struct ConfigKey {
     gpc_signal: bool,
 }
 
-/// A [`ConfigKey`] borrowed from the request: a cached answer is found without building one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ConfigKeyRef<'a> {
-    site: &'a str,
-    language: &'a str,
-    rule: &'a str,
-    region: Option<&'a str>,
-    gpc_signal: bool,
-}
-
-impl ConfigKey {
-    fn borrowed(&self) -> ConfigKeyRef<'_> {
-        ConfigKeyRef {
-            site: &self.site,
-            language: &self.language,
-            rule: &self.rule,
-            region: self.region.as_deref(),
-            gpc_signal: self.gpc_signal,
-        }
-    }
-}
-
 /// Rendered config answers (body and ETag) per [`ConfigKey`], valid for one content
 /// snapshot: every embed's first page view asks for one, and they differ only by these keys.
-/// Kept under the hash of the borrowed key (one fixed hasher for both sides), with the key
-/// itself to tell collisions apart.
 #[derive(Default)]
 pub struct ConfigCache(std::sync::Mutex<Option<ConfigEntries>>);
 
 struct ConfigEntries {
     content: std::sync::Arc<app::model::SiteContent>,
-    answers: std::collections::HashMap<u64, Vec<(ConfigKey, std::sync::Arc<Precompressed>)>>,
-    len: usize,
-    hasher: std::hash::RandomState,
+    answers: std::collections::HashMap<ConfigKey, std::sync::Arc<Precompressed>>,
 }
 
 /// Distinct answers kept at most (languages × rules × regions × GPC); beyond, start afresh.
@@ -195,46 +169,29 @@ impl ConfigCache {
     fn get(
         &self,
         content: &std::sync::Arc<app::model::SiteContent>,
-        key: &ConfigKeyRef<'_>,
+        key: &ConfigKey,
     ) -> Option<std::sync::Arc<Precompressed>> {
-        use std::hash::BuildHasher;
         let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let e = g.as_ref().filter(|e| std::sync::Arc::ptr_eq(&e.content, content))?;
-        let found = e.answers.get(&e.hasher.hash_one(key))?;
-        found.iter().find(|(k, _)| k.borrowed() == *key).map(|(_, a)| a.clone())
+        g.as_ref()
+            .filter(|e| std::sync::Arc::ptr_eq(&e.content, content))
+            .and_then(|e| e.answers.get(key).cloned())
     }
 
     fn put(
         &self,
         content: &std::sync::Arc<app::model::SiteContent>,
-        key: &ConfigKeyRef<'_>,
+        key: ConfigKey,
         answer: std::sync::Arc<Precompressed>,
     ) {
-        use std::hash::BuildHasher;
         let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let stale = g
-            .as_ref()
-            .is_none_or(|e| !std::sync::Arc::ptr_eq(&e.content, content) || e.len >= CONFIG_CACHE_ENTRIES);
+        let stale = g.as_ref().is_none_or(|e| {
+            !std::sync::Arc::ptr_eq(&e.content, content) || e.answers.len() >= CONFIG_CACHE_ENTRIES
+        });
         if stale {
-            *g = Some(ConfigEntries {
-                content: content.clone(),
-                answers: Default::default(),
-                len: 0,
-                hasher: Default::default(),
-            });
+            *g = Some(ConfigEntries { content: content.clone(), answers: Default::default() });
         }
         if let Some(e) = g.as_mut() {
-            let owned = ConfigKey {
-                site: key.site.to_owned(),
-                language: key.language.to_owned(),
-                rule: key.rule.to_owned(),
-                region: key.region.map(str::to_owned),
-                gpc_signal: key.gpc_signal,
-            };
-            let slot = e.answers.entry(e.hasher.hash_one(key)).or_default();
-            slot.retain(|(k, _)| k.borrowed() != *key);
-            slot.push((owned, answer));
-            e.len += 1;
+            e.answers.insert(key, answer);
         }
     }
 }
@@ -390,7 +347,8 @@ fn check_origin(
     let Some(origin) = header_str(headers, header::ORIGIN) else {
         return Ok(());
     };
-    if state.limits.site_origins(&site.id).iter().any(|p| p.matches(origin)) {
+    let index = state.config.sites.iter().position(|s| s.id == site.id);
+    if index.is_some_and(|i| state.limits.site_origins(i).iter().any(|p| p.matches(origin))) {
         Ok(())
     } else {
         Err(ApiError::forbidden(

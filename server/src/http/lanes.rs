@@ -69,13 +69,17 @@ struct After {
 }
 
 impl After {
-    /// Everything but the JSON body conversion.
-    fn headers(&self, res: &mut Response) {
+    /// The CORS headers, before any JSON body conversion (which keeps them).
+    fn cors(&self, res: &mut Response) {
         if let Some(origin) = &self.cors {
             // Room for the CORS and security headers at once.
             res.headers_mut().reserve(8);
             self.state.cors.apply(origin.clone(), res.headers_mut());
         }
+    }
+
+    /// The security headers, last: they never overwrite what the answer set itself.
+    fn security(&self, res: &mut Response) {
         self.policy.apply(&self.state, res.headers_mut());
     }
 }
@@ -140,18 +144,19 @@ where
                     let Some(after) = after.take() else {
                         return Poll::Ready(Ok(internal_error("polled after completion")));
                     };
-                    after.headers(&mut res);
+                    after.cors(&mut res);
                     match after.json_for.clone().filter(|_| rejections::needs_json_body(&res)) {
-                        None => return Poll::Ready(Ok(res)),
+                        None => {
+                            after.security(&mut res);
+                            return Poll::Ready(Ok(res));
+                        }
                         Some(method) => (res, (after, method)),
                     }
                 }
                 Proj::Json { fut, after } => {
                     let mut res = ready!(fut.as_mut().poll(cx));
-                    // The conversion keeps the headers; the security headers go on again for
-                    // the ones the new body brought (they never overwrite).
                     if let Some(after) = after.take() {
-                        after.policy.apply(&after.state, res.headers_mut());
+                        after.security(&mut res);
                     }
                     return Poll::Ready(Ok(res));
                 }

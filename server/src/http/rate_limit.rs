@@ -20,8 +20,6 @@ const SWEEP_EVERY: u64 = 10_000;
 
 pub struct RateLimits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    /// The configured sites' ids, in the order of `config.sites`.
-    sites: Vec<String>,
     /// One bucket per configured site, in the order of `config.sites`.
     per_site: Option<Vec<DefaultDirectRateLimiter>>,
     /// Each site's origin patterns, parsed once: the embed's POSTs name their site only by
@@ -38,7 +36,6 @@ impl RateLimits {
     pub fn new(c: &RateLimitConfig, sites: &[SiteConfig]) -> Self {
         let on = |q: Option<Quota>| q.filter(|_| c.enabled);
         Self {
-            sites: sites.iter().map(|s| s.id.clone()).collect(),
             origins: sites
                 .iter()
                 .map(|s| s.origins.iter().filter_map(|o| OriginPattern::parse(o)).collect())
@@ -50,9 +47,9 @@ impl RateLimits {
         }
     }
 
-    /// The parsed origin patterns of a configured site (none for an unknown one).
-    pub fn site_origins(&self, site: &str) -> &[OriginPattern] {
-        self.sites.iter().position(|s| s == site).and_then(|i| self.origins.get(i)).map_or(&[], Vec::as_slice)
+    /// The parsed origin patterns of the configured site at `index` in `config.sites`.
+    pub fn site_origins(&self, index: usize) -> &[OriginPattern] {
+        self.origins.get(index).map_or(&[], Vec::as_slice)
     }
 
     /// Ok, or the seconds to wait. `site`: the index of a configured site.

@@ -83,22 +83,17 @@ pub struct DecisionTerms {
     pub gpc_applied: bool,
 }
 
-impl LatestDecision {
-    /// The decision a committed record makes.
-    pub fn of(id: i64, r: &NewRecord) -> Self {
+impl DecisionTerms {
+    /// What a committed record decided.
+    pub fn of(r: &NewRecord) -> Self {
         Self {
-            id,
-            recorded_at_ms: r.recorded_at_ms,
-            expires_at_ms: r.expires_at_ms,
-            terms: std::sync::Arc::new(DecisionTerms {
-                action: r.action,
-                granted: r.granted.clone(),
-                policy_version: r.policy_version.clone(),
-                jurisdiction: r.jurisdiction.clone(),
-                region: r.region.clone(),
-                rule_version: r.rule_version.clone(),
-                gpc_applied: r.gpc_applied,
-            }),
+            action: r.action,
+            granted: r.granted.clone(),
+            policy_version: r.policy_version.clone(),
+            jurisdiction: r.jurisdiction.clone(),
+            region: r.region.clone(),
+            rule_version: r.rule_version.clone(),
+            gpc_applied: r.gpc_applied,
         }
     }
 }

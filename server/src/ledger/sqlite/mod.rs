@@ -105,12 +105,7 @@ impl SqliteLedger {
             std::sync::Arc::new(reader::Readers::new(path, opts.busy_timeout, opts.max_connections as usize));
         // Before migrations there is no sqlite_sequence yet: nothing appended.
         let appended: i64 =
-            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'consent_records'")
-                .fetch_optional(&pool)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or(0);
+            sqlx::query_scalar(records::APPENDED).fetch_optional(&pool).await.ok().flatten().unwrap_or(0);
         let decisions = std::sync::Arc::new(decisions::Decisions::new(opts.decision_cache, appended));
         let cannot_start =
             |e: std::io::Error| LedgerError::Unavailable(format!("cannot start the ledger writer: {e}"));

@@ -499,7 +499,7 @@ impl Refs {
     fn terms(&mut self, (context, choice): (i64, i64), r: &NewRecord) -> Arc<DecisionTerms> {
         self.terms
             .entry((context, choice, r.action, r.gpc_applied))
-            .or_insert_with(|| LatestDecision::of(0, r).terms)
+            .or_insert_with(|| Arc::new(DecisionTerms::of(r)))
             .clone()
     }
 }
