@@ -656,9 +656,9 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
         .arg(&config)
         .arg("--database")
         .arg(&db)
-        .args(["--log", "info", "serve", "--bind", "127.0.0.1:0", "--site-root"])
+        .args(["--log", &args.accord_log, "serve", "--bind", "127.0.0.1:0", "--site-root"])
         .arg(&site);
-    let mut accord = Server::start("accord", cmd)?;
+    let mut accord = Server::start_logging("accord", cmd, args.accord_log_file.as_deref())?;
     // The ceiling serves the same documents: Accord's config answer for the benchmark's
     // request, and the same embed script.
     let ceiling_config = dir.path().join("ceiling-config.json");
@@ -715,13 +715,18 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
         bail!("the write phase created no visitor to read back");
     }
     let ids = Arc::new(ids);
-    let (ceil_get, _) = closed!(static_get("ceiling GET", "hello", hello.addr, "/", false));
-    let (d, _) = closed!(decisions(accord.addr, ids.clone()));
-    let (ceil_cfg, _) = closed!(static_get("ceiling GET config", "hello", hello.addr, "/config", true));
-    let (c, _) =
-        closed!(static_get("banner config", "accord", accord.addr, "/api/v1/config?site=default", true));
-    let (ceil_script, _) = closed!(static_get("ceiling GET script", "hello", hello.addr, "/script", true));
-    let (s, _) = closed!(static_get("embed script", "accord", accord.addr, "/embed/consent.js", true));
+    let mut reads = Vec::new();
+    if !args.writes_only {
+        let (ceil_get, _) = closed!(static_get("ceiling GET", "hello", hello.addr, "/", false));
+        let (d, _) = closed!(decisions(accord.addr, ids.clone()));
+        let (ceil_cfg, _) = closed!(static_get("ceiling GET config", "hello", hello.addr, "/config", true));
+        let (c, _) =
+            closed!(static_get("banner config", "accord", accord.addr, "/api/v1/config?site=default", true));
+        let (ceil_script, _) =
+            closed!(static_get("ceiling GET script", "hello", hello.addr, "/script", true));
+        let (s, _) = closed!(static_get("embed script", "accord", accord.addr, "/embed/consent.js", true));
+        reads = vec![ceil_get, d, ceil_cfg, c, ceil_script, s];
+    }
 
     let rate = 0.8 * w.rps;
     eprintln!(
@@ -761,7 +766,8 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
     results.set("rss.hello_peak_kib", serde_json::json!(hello_hwm));
     eprintln!("accord peak RSS {:.1} MiB (hello {:.1} MiB)", hwm as f64 / 1024.0, hello_hwm as f64 / 1024.0);
 
-    results.phases = vec![ceil_post, w, o, ceil_get, d, ceil_cfg, c, ceil_script, s];
+    results.phases = vec![ceil_post, w, o];
+    results.phases.extend(reads);
     accord.stop()?;
     hello.stop()?;
     Ok(())

@@ -87,6 +87,17 @@ pub struct RunArgs {
     /// Skip the storage phases (HTTP only).
     #[arg(long)]
     pub skip_storage: bool,
+    /// HTTP phases: only the ceiling POST and the consent writes, closed and open loop (for
+    /// iterating on the write path; the read phases are left out of the report).
+    #[arg(long)]
+    pub writes_only: bool,
+    /// Accord's log filter during the HTTP phases (e.g.
+    /// `info,accord::ledger::sqlite::writer=trace` logs every batch the writer commits).
+    #[arg(long, default_value = "info")]
+    pub accord_log: String,
+    /// Also write everything Accord logs during the HTTP phases to this file.
+    #[arg(long)]
+    pub accord_log_file: Option<PathBuf>,
 }
 
 impl RunArgs {

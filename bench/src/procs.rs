@@ -3,8 +3,9 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,7 +23,16 @@ pub struct Server {
 impl Server {
     /// Spawns `cmd` and waits until it prints `listening on http://ADDR` on stderr. Stderr is
     /// drained for the child's whole life, so a chatty server never blocks on a full pipe.
-    pub fn start(name: &'static str, mut cmd: Command) -> Result<Self> {
+    pub fn start(name: &'static str, cmd: Command) -> Result<Self> {
+        Self::start_logging(name, cmd, None)
+    }
+
+    /// As [`Server::start`], also copying every line the server writes to stderr to `copy`.
+    pub fn start_logging(name: &'static str, mut cmd: Command, copy: Option<&Path>) -> Result<Self> {
+        let mut copy = copy
+            .map(|p| std::fs::File::create(p).with_context(|| format!("create {}", p.display())))
+            .transpose()?
+            .map(std::io::BufWriter::new);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -35,6 +45,9 @@ impl Server {
         let keep = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(f) = copy.as_mut() {
+                    let _ = writeln!(f, "{line}");
+                }
                 if let Some(url) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(url.trim().to_owned());
                 }
