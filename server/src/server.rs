@@ -39,6 +39,7 @@ pub async fn open_ledger(config: &Config) -> Result<Arc<dyn Ledger>, StartError>
         busy_timeout: std::time::Duration::from_millis(u64::from(db.busy_timeout_ms)),
         max_pages: db.max_pages,
         decision_cache: db.decision_cache as usize,
+        ..SqliteOptions::default()
     };
     let ledger = SqliteLedger::open_with(&db.path, &options).await?;
     ledger.migrate().await?;

@@ -48,6 +48,9 @@ pub struct SqliteOptions {
     pub max_pages: Option<u32>,
     /// Latest decisions kept in memory (`ledger::decision_cache`); 0: off.
     pub decision_cache: usize,
+    /// WAL length (frames) at which the checkpointer has the writer start the WAL over
+    /// (`writer::checkpoints`); tests set it low.
+    pub wal_restart_frames: u32,
 }
 
 impl Default for SqliteOptions {
@@ -57,6 +60,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             max_pages: None,
             decision_cache: crate::config::DatabaseConfig::default().decision_cache as usize,
+            wal_restart_frames: writer::RESTART_AT,
         }
     }
 }
@@ -114,6 +118,7 @@ impl SqliteLedger {
             path: path.to_owned(),
             busy_timeout: opts.busy_timeout,
             max_pages: opts.max_pages,
+            restart_at: opts.wal_restart_frames,
         };
         writer::spawn(writer_options, rx, decisions.clone()).map_err(cannot_start)?;
         decisions::watch(&decisions, readers.clone()).map_err(cannot_start)?;
