@@ -52,9 +52,13 @@ pub struct Call {
     pub must_contain: Option<String>,
     /// Kept from successful answers (the visitor ids written).
     pub keep: Option<String>,
+    /// The answer must carry the visitor id the server issued; it is kept.
+    pub keep_issued: bool,
 }
 
-type MakeCall = dyn Fn(&mut SmallRng) -> Call + Send + Sync;
+/// Builds the next request from the connection's random source and the visitor ids its
+/// earlier answers carried (returning visitors are picked from those).
+type MakeCall = dyn Fn(&mut SmallRng, &[String]) -> Call + Send + Sync;
 
 /// What a phase sends, to which server, and the status every answer must have.
 #[derive(Clone)]
@@ -82,9 +86,11 @@ fn hex_id(rng: &mut SmallRng) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A realistic consent body: the embed's three buttons in a plausible mix, a random visitor
-/// id (the client sends the one from its cookie), varied pages and languages.
-pub fn consent_body(rng: &mut SmallRng, visitor: &str) -> String {
+/// A realistic consent body: the embed's three buttons in a plausible mix, the visitor id
+/// from the cookie (`null` on a first choice: the server issues one), varied pages and
+/// languages.
+pub fn consent_body(rng: &mut SmallRng, visitor: Option<&str>) -> String {
+    let visitor = visitor.map_or_else(|| "null".to_owned(), |v| format!("\"{v}\""));
     let page = PAGES[rng.random_range(0..PAGES.len())];
     let lang = LANGUAGES[rng.random_range(0..LANGUAGES.len())];
     let roll = rng.random_range(0..100);
@@ -99,7 +105,7 @@ pub fn consent_body(rng: &mut SmallRng, visitor: &str) -> String {
     };
     let granted = granted.map(|g| format!(",\"granted\":{g}")).unwrap_or_default();
     format!(
-        "{{\"site\":\"default\",\"visitor_id\":\"{visitor}\",\"action\":\"{action}\"{granted},\
+        "{{\"site\":\"default\",\"visitor_id\":{visitor},\"action\":\"{action}\"{granted},\
          \"source\":\"banner\",\"policy_version\":\"{POLICY_VERSION}\",\"language\":\"{lang}\",\"page\":\"{page}\"}}"
     )
 }
@@ -120,21 +126,67 @@ fn get(addr: SocketAddr, path: &str, gzip: bool) -> Request<Full<Bytes>> {
     b.body(Full::new(Bytes::new())).unwrap_or_default()
 }
 
+/// Share of consent writes from returning visitors (a changed or renewed choice), who send the
+/// id their cookie holds; the rest are first choices, sent without an id as the embed script
+/// sends them, and the server issues one.
+const RETURNING_PERCENT: u32 = 10;
+
+/// Consent writes as the embed script sends them: first choices without a visitor id (the
+/// server issues one, time-ordered: `consent::issue_visitor_id`), and one in ten from a
+/// returning visitor with an id issued earlier in the run.
 pub fn writes(addr: SocketAddr) -> Workload {
     Workload {
         name: "consent writes",
         server: "accord",
-        endpoint: "POST /api/v1/consents".into(),
+        endpoint: format!(
+            "POST /api/v1/consents ({}% first choices without an id, {RETURNING_PERCENT}% returning visitors)",
+            100 - RETURNING_PERCENT
+        ),
         addr,
         expect: StatusCode::CREATED,
         expect_encoding: None,
-        make: Arc::new(move |rng| {
-            let visitor = hex_id(rng);
-            let body = consent_body(rng, &visitor);
+        make: Arc::new(move |rng, issued| {
+            if !issued.is_empty() && rng.random_range(0..100) < RETURNING_PERCENT {
+                let visitor = issued[rng.random_range(0..issued.len())].clone();
+                let body = consent_body(rng, Some(&visitor));
+                return Call {
+                    req: post_json(addr, "/api/v1/consents", body),
+                    must_contain: Some(visitor),
+                    keep: None,
+                    keep_issued: false,
+                };
+            }
+            let body = consent_body(rng, None);
             Call {
                 req: post_json(addr, "/api/v1/consents", body),
-                must_contain: Some(visitor.clone()),
-                keep: Some(visitor),
+                must_contain: None,
+                keep: None,
+                keep_issued: true,
+            }
+        }),
+    }
+}
+
+/// Every write from a visitor whose id the client sends, random over the whole id space: the
+/// ledger's worst case (each record lands in a different page of the visitor index), as
+/// when all writes come from visitors returning over a long period, or from clients that
+/// make up their own ids.
+pub fn writes_random_ids(addr: SocketAddr) -> Workload {
+    Workload {
+        name: "consent writes, random ids",
+        server: "accord",
+        endpoint: "POST /api/v1/consents (every visitor id random, sent by the client)".into(),
+        addr,
+        expect: StatusCode::CREATED,
+        expect_encoding: None,
+        make: Arc::new(move |rng, _| {
+            let visitor = hex_id(rng);
+            let body = consent_body(rng, Some(&visitor));
+            Call {
+                req: post_json(addr, "/api/v1/consents", body),
+                must_contain: Some(visitor),
+                keep: None,
+                keep_issued: false,
             }
         }),
     }
@@ -148,13 +200,14 @@ pub fn decisions(addr: SocketAddr, ids: Arc<Vec<String>>) -> Workload {
         addr,
         expect: StatusCode::OK,
         expect_encoding: None,
-        make: Arc::new(move |rng| {
+        make: Arc::new(move |rng, _| {
             let id = &ids[rng.random_range(0..ids.len())];
             Call {
                 req: get(addr, &format!("/api/v1/visitors/{id}/decision?site=default"), false),
                 // Every visitor asked about has decided: an undecided answer would be wrong.
                 must_contain: Some("\"decided\":true".into()),
                 keep: None,
+                keep_issued: false,
             }
         }),
     }
@@ -174,7 +227,12 @@ pub fn static_get(
         addr,
         expect: StatusCode::OK,
         expect_encoding: gzip.then_some("gzip"),
-        make: Arc::new(move |_| Call { req: get(addr, path, gzip), must_contain: None, keep: None }),
+        make: Arc::new(move |_, _| Call {
+            req: get(addr, path, gzip),
+            must_contain: None,
+            keep: None,
+            keep_issued: false,
+        }),
     }
 }
 
@@ -186,9 +244,9 @@ pub fn hello_post(addr: SocketAddr) -> Workload {
         addr,
         expect: StatusCode::CREATED,
         expect_encoding: None,
-        make: Arc::new(move |rng| {
-            let visitor = hex_id(rng);
-            Call { req: post_json(addr, "/", consent_body(rng, &visitor)), must_contain: None, keep: None }
+        make: Arc::new(move |rng, _| {
+            let body = consent_body(rng, None);
+            Call { req: post_json(addr, "/", body), must_contain: None, keep: None, keep_issued: false }
         }),
     }
 }
@@ -217,6 +275,16 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>) 
     let encoding = resp.headers().get(header::CONTENT_ENCODING).cloned();
     let body = resp.into_body().collect().await.context("reading the body")?.to_bytes();
     Ok(Answer { status, encoding, body })
+}
+
+/// The `visitor_id` a recorded consent's answer carries: 32 lowercase hex digits.
+fn issued_visitor(body: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"visitor_id\":\"";
+    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let id = body.get(at..at + 32)?;
+    id.iter()
+        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+        .then(|| String::from_utf8_lossy(id).into_owned())
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -283,6 +351,7 @@ impl Tally {
         &mut self,
         wl: &Workload,
         call_keep: Option<String>,
+        keep_issued: bool,
         must: Option<&str>,
         a: &Answer,
         keep_max: usize,
@@ -308,6 +377,16 @@ impl Tally {
         if let Some(k) = call_keep {
             if self.kept.len() < keep_max {
                 self.kept.push(k);
+            }
+        }
+        if keep_issued {
+            let Some(id) = issued_visitor(&a.body) else {
+                let body = String::from_utf8_lossy(&a.body[..a.body.len().min(300)]).into_owned();
+                self.error(format!("{} → {}: no issued visitor id in {body}", wl.endpoint, a.status));
+                return;
+            };
+            if self.kept.len() < keep_max {
+                self.kept.push(id);
             }
         }
     }
@@ -338,14 +417,14 @@ async fn closed_worker(
     let mut tally = Tally::new()?;
     let mut sender = connect(wl.addr).await?;
     while Instant::now() < until {
-        let call = (wl.make)(&mut rng);
+        let call = (wl.make)(&mut rng, &tally.kept);
         let t0 = Instant::now();
         let answer = send(&mut sender, call.req).await;
         let t1 = Instant::now();
         tally.sent += 1;
         match answer {
             Ok(a) => {
-                tally.check(&wl, call.keep, call.must_contain.as_deref(), &a, keep_max);
+                tally.check(&wl, call.keep, call.keep_issued, call.must_contain.as_deref(), &a, keep_max);
                 if t0 >= measure_from && t1 <= until {
                     tally.hist.saturating_record(micros(t1 - t0));
                     tally.measured += 1;
@@ -427,8 +506,10 @@ pub async fn closed_loop(
 /// cannot hide its queueing (coordinated omission); a request that left on time counts from
 /// when it left (tokio's timer has 1 ms resolution, which would otherwise add up to 1 ms to
 /// every request).
+/// `known`: visitor ids issued earlier, for the workload's returning visitors.
 pub async fn open_loop(
     wl: &Workload,
+    known: Arc<Vec<String>>,
     connections: usize,
     rate: f64,
     warmup: Duration,
@@ -449,7 +530,7 @@ pub async fn open_loop(
     let start = Instant::now() + Duration::from_millis(50);
     let mut tasks = Vec::with_capacity(connections);
     for (i, mut sender) in senders.into_iter().enumerate() {
-        let (wl, next) = (wl.clone(), next.clone());
+        let (wl, next, known) = (wl.clone(), next.clone(), known.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = SmallRng::seed_from_u64(0x0be0_0000 + i as u64);
             let mut tally = Tally::new()?;
@@ -459,7 +540,7 @@ pub async fn open_loop(
                     break;
                 }
                 let scheduled = start + Duration::from_nanos((n as f64 * interval_ns) as u64);
-                let call = (wl.make)(&mut rng);
+                let call = (wl.make)(&mut rng, &known);
                 let origin = if Instant::now() < scheduled {
                     tokio::time::sleep_until(scheduled.into()).await;
                     Instant::now()
@@ -474,7 +555,7 @@ pub async fn open_loop(
                 tally.sent += 1;
                 match answer {
                     Ok(a) => {
-                        tally.check(&wl, None, call.must_contain.as_deref(), &a, 0);
+                        tally.check(&wl, None, call.keep_issued, call.must_contain.as_deref(), &a, 0);
                         if n >= warm_n {
                             tally.hist.saturating_record(micros(done - origin));
                             tally.last_done = tally.last_done.max(Some(done));
@@ -519,6 +600,11 @@ async fn preflight(accord: SocketAddr, hello: SocketAddr) -> Result<()> {
     {
         bail!("preflight: POST /api/v1/consents answered {}: {json}", r.status);
     }
+    // A first choice without an id: the server issues one.
+    let r = send(&mut a, post_json(accord, "/api/v1/consents", consent_body(&mut rng, None))).await?;
+    if r.status != StatusCode::CREATED || issued_visitor(&r.body).is_none() {
+        bail!("preflight: a first choice without an id answered {}: {:?}", r.status, r.body);
+    }
     let r = send(
         &mut a,
         get(accord, &format!("/api/v1/visitors/{visitor}/decision?site=default&category=analytics"), false),
@@ -559,7 +645,7 @@ async fn preflight(accord: SocketAddr, hello: SocketAddr) -> Result<()> {
         );
     }
     let mut h = connect(hello).await?;
-    let r = send(&mut h, post_json(hello, "/", consent_body(&mut rng, &visitor))).await?;
+    let r = send(&mut h, post_json(hello, "/", consent_body(&mut rng, Some(&visitor)))).await?;
     if r.status != StatusCode::CREATED {
         bail!("preflight: hello POST / answered {}", r.status);
     }
@@ -681,7 +767,7 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
     preflight(accord.addr, hello.addr).await.context("preflight")?;
 
     let (conns, warm, measure) = (args.connections, args.warmup(), args.measure());
-    let mut created: u64 = 1; // the preflight's record
+    let mut created: u64 = 2; // the preflight's records
     macro_rules! closed {
         ($wl:expr) => {{
             let wl = $wl;
@@ -737,7 +823,7 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
     // Enough connections that the client never is what queues: browsers do not share one.
     let open_conns = (4 * conns).max(256);
     let noise = Noise::start(&[accord.pid(), hello.pid()]);
-    let mut o = open_loop(&writes(accord.addr), open_conns, rate, warm, measure).await?;
+    let mut o = open_loop(&writes(accord.addr), ids.clone(), open_conns, rate, warm, measure).await?;
     o.other_cpu_pct = noise.other_cpu_pct();
     o.name = "consent writes (open loop)".into();
     check(&mut [&mut accord, &mut hello])?;
@@ -750,6 +836,11 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
         o.late.unwrap_or(0),
         o.errors
     );
+
+    // The ledger's worst case, after the rest (its records would otherwise crowd the
+    // decision phase's visitors out of the decision cache).
+    let (wr, _) = closed!(writes_random_ids(accord.addr));
+    created += wr.sent - wr.errors;
 
     // Every 201 must be a committed record, and nothing else may have been appended.
     let count = ledger_count(accord.addr).await?;
@@ -766,7 +857,7 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
     results.set("rss.hello_peak_kib", serde_json::json!(hello_hwm));
     eprintln!("accord peak RSS {:.1} MiB (hello {:.1} MiB)", hwm as f64 / 1024.0, hello_hwm as f64 / 1024.0);
 
-    results.phases = vec![ceil_post, w, o];
+    results.phases = vec![ceil_post, w, o, wr];
     results.phases.extend(reads);
     accord.stop()?;
     hello.stop()?;

@@ -162,6 +162,16 @@ impl Results {
                 None,
             ));
         }
+        if let Some((a, b, r)) = ratio(self.phase("consent writes, random ids"), self.phase("ceiling POST")) {
+            let p99 = self.phase("consent writes, random ids").map_or(0.0, |p| p.p99_ms);
+            rows.push(Row::new(
+                "consent writes/s, every visitor id random (closed loop)",
+                format!("{a:.0}/s = {:.1} % of ceiling {b:.0}/s; p99 {p99:.2} ms", r * 100.0),
+                "— (worst case)",
+                r * 100.0,
+                None,
+            ));
+        }
         if let Some(o) = self.phase("consent writes (open loop)") {
             rows.push(Row::new(
                 "write latency at 80 % of max rate (p50 / p99)",

@@ -11,7 +11,9 @@ const CATEGORY_SEP: char = '.';
 /// Upper bound for a cookie value we agree to parse; a real one is < 200 bytes.
 pub const MAX_COOKIE_LEN: usize = 1024;
 
-/// A random 128-bit pseudonymous visitor identifier (never derived from personal data).
+/// A 128-bit pseudonymous visitor identifier, never derived from personal data. The server
+/// issues them as the issue time in milliseconds (48 bits) and 80 random bits
+/// (`accord::consent::issue_visitor_id`); any 128-bit value is accepted.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct VisitorId(pub [u8; 16]);

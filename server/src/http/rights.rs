@@ -1,7 +1,8 @@
 //! Data-subject rights from the preference center, for the visitor holding the consent
 //! cookie: download the history recorded under their visitor id (access, portability) and
-//! erase what links those records to them. The random visitor id in the cookie is the only
-//! credential — it is what the records are keyed by, and only that browser has it.
+//! erase what links those records to them. The visitor id in the cookie is the only
+//! credential — it is what the records are keyed by, only that browser has it, and its 80
+//! random bits cannot be guessed (`consent::issue_visitor_id`).
 
 use super::client::Client;
 use super::forms::same_origin;
