@@ -196,7 +196,8 @@ pub struct DatabaseConfig {
     /// Beyond it SQLite reports "database or disk is full" and writes are answered 503
     /// until space is freed. None: limited only by the disk.
     pub max_pages: Option<u32>,
-    /// Visitors' latest decisions kept in memory (about 64 bytes each; 0: off). Backends ask
+    /// Visitors' latest decisions kept in memory (57 bytes each, allocated once; rounded down to
+    /// sets of 8 in 64 shards; 0: off). Backends ask
     /// for a decision on every page view; a cached one is answered without a read
     /// transaction. Exact within this process; changes by another process (`accord purge`,
     /// a second server on the same file) are picked up within 100 ms.
@@ -278,7 +279,7 @@ impl Default for DatabaseConfig {
             max_connections: 4,
             busy_timeout_ms: 5000,
             max_pages: None,
-            decision_cache: 229_376,
+            decision_cache: 262_144,
         }
     }
 }

@@ -183,10 +183,11 @@ fn pass(conn: &Connection, flusher: &mut Flusher) -> rusqlite::Result<(i64, i64)
 
 /// A read-only descriptor of the database file, for `fdatasync` only, opened once and never
 /// closed. Closing *any* descriptor of a file drops every POSIX lock the process holds on it,
-/// SQLite's included (they are per process, not per descriptor), and other connections then
-/// act as if no one else used the file: with a descriptor opened and closed around each flush,
-/// the crash test lost acknowledged consents after a kill. So the descriptor lives as long as
-/// the process (one per ledger opened; read-only, so a read-only remount is not refused).
+/// SQLite's included: they belong to the process, not to a descriptor (SQLite's "How To
+/// Corrupt An SQLite Database File", section 2.2). With a descriptor opened and closed around
+/// each flush, the crash test lost acknowledged consents after a kill. So the descriptor lives
+/// as long as the process (one per ledger opened; read-only, so a read-only remount is not
+/// refused).
 struct Flusher {
     path: PathBuf,
     file: Option<std::mem::ManuallyDrop<std::fs::File>>,
