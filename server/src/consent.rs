@@ -348,7 +348,7 @@ impl<'a> RecordView<'a> {
             jurisdiction: &d.jurisdiction,
             rule_version: &d.rule_version,
             gpc_applied: d.gpc_applied,
-            cookie: cookie_for(d, content).to_string(),
+            cookie: cookie_for(d, content).value(),
         }
     }
 }
