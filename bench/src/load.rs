@@ -10,10 +10,11 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -49,7 +50,7 @@ const KEEP_SAMPLES: usize = 5;
 pub struct Call {
     pub req: Request<Full<Bytes>>,
     /// Bytes the response body must contain (checked on every answer).
-    pub must_contain: Option<String>,
+    pub must_contain: Option<Cow<'static, str>>,
     /// Kept from successful answers (the visitor ids written).
     pub keep: Option<String>,
     /// The answer must carry the visitor id the server issued; it is kept.
@@ -73,12 +74,36 @@ pub struct Workload {
     pub make: Arc<MakeCall>,
 }
 
-fn request(method: Method, addr: SocketAddr, path: &str) -> hyper::http::request::Builder {
-    Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, addr.to_string())
-        .header(header::USER_AGENT, USER_AGENT)
+// Header values and request targets are parsed once, not per request: the client shares the
+// two cores with the server it measures, so its own per-request work (formatting the Host
+// header, validating every byte of a target or a value) counts against that server, and more
+// against the endpoint whose target had to be formatted per request (a decision's visitor id)
+// than against the ceiling's fixed `/`.
+static UA: HeaderValue = HeaderValue::from_static(USER_AGENT);
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+static LANGUAGE: HeaderValue = HeaderValue::from_static("en-US,en;q=0.9");
+static GZIP: HeaderValue = HeaderValue::from_static("gzip");
+
+/// The `Host` header for a server.
+fn host(addr: SocketAddr) -> HeaderValue {
+    // A socket address is always a valid header value.
+    HeaderValue::try_from(addr.to_string()).unwrap_or(HeaderValue::from_static("127.0.0.1"))
+}
+
+/// A request target, parsed once. Only the benchmark's own fixed paths and ids come here; an
+/// invalid one would be a bug in the benchmark, and asking `/` instead fails every check.
+fn target(path: &str) -> Uri {
+    path.parse().unwrap_or_default()
+}
+
+fn request(method: Method, host: &HeaderValue, uri: Uri, body: Bytes) -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    let h = req.headers_mut();
+    h.insert(header::HOST, host.clone());
+    h.insert(header::USER_AGENT, UA.clone());
+    req
 }
 
 fn hex_id(rng: &mut SmallRng) -> String {
@@ -110,20 +135,28 @@ pub fn consent_body(rng: &mut SmallRng, visitor: Option<&str>) -> String {
     )
 }
 
+fn post_json_to(host: &HeaderValue, uri: Uri, body: String) -> Request<Full<Bytes>> {
+    let mut req = request(Method::POST, host, uri, Bytes::from(body));
+    req.headers_mut().insert(header::CONTENT_TYPE, JSON.clone());
+    req
+}
+
+fn get_from(host: &HeaderValue, uri: Uri, gzip: bool) -> Request<Full<Bytes>> {
+    let mut req = request(Method::GET, host, uri, Bytes::new());
+    req.headers_mut().insert(header::ACCEPT_LANGUAGE, LANGUAGE.clone());
+    if gzip {
+        req.headers_mut().insert(header::ACCEPT_ENCODING, GZIP.clone());
+    }
+    req
+}
+
+/// One-off requests (the preflight and the checks around the phases).
 fn post_json(addr: SocketAddr, path: &str, body: String) -> Request<Full<Bytes>> {
-    // Building from valid parts cannot fail; an error would surface as a failed request.
-    request(Method::POST, addr, path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_default()
+    post_json_to(&host(addr), target(path), body)
 }
 
 fn get(addr: SocketAddr, path: &str, gzip: bool) -> Request<Full<Bytes>> {
-    let mut b = request(Method::GET, addr, path).header(header::ACCEPT_LANGUAGE, "en-US,en;q=0.9");
-    if gzip {
-        b = b.header(header::ACCEPT_ENCODING, "gzip");
-    }
-    b.body(Full::new(Bytes::new())).unwrap_or_default()
+    get_from(&host(addr), target(path), gzip)
 }
 
 /// Share of consent writes from returning visitors (a changed or renewed choice), who send the
@@ -135,6 +168,7 @@ const RETURNING_PERCENT: u32 = 10;
 /// server issues one, time-ordered: `consent::issue_visitor_id`), and one in ten from a
 /// returning visitor with an id issued earlier in the run.
 pub fn writes(addr: SocketAddr) -> Workload {
+    let (host, uri) = (host(addr), target("/api/v1/consents"));
     Workload {
         name: "consent writes",
         server: "accord",
@@ -150,15 +184,15 @@ pub fn writes(addr: SocketAddr) -> Workload {
                 let visitor = issued[rng.random_range(0..issued.len())].clone();
                 let body = consent_body(rng, Some(&visitor));
                 return Call {
-                    req: post_json(addr, "/api/v1/consents", body),
-                    must_contain: Some(visitor),
+                    req: post_json_to(&host, uri.clone(), body),
+                    must_contain: Some(visitor.into()),
                     keep: None,
                     keep_issued: false,
                 };
             }
             let body = consent_body(rng, None);
             Call {
-                req: post_json(addr, "/api/v1/consents", body),
+                req: post_json_to(&host, uri.clone(), body),
                 must_contain: None,
                 keep: None,
                 keep_issued: true,
@@ -172,6 +206,7 @@ pub fn writes(addr: SocketAddr) -> Workload {
 /// when all writes come from visitors returning over a long period, or from clients that
 /// make up their own ids.
 pub fn writes_random_ids(addr: SocketAddr) -> Workload {
+    let (host, uri) = (host(addr), target("/api/v1/consents"));
     Workload {
         name: "consent writes, random ids",
         server: "accord",
@@ -183,8 +218,8 @@ pub fn writes_random_ids(addr: SocketAddr) -> Workload {
             let visitor = hex_id(rng);
             let body = consent_body(rng, Some(&visitor));
             Call {
-                req: post_json(addr, "/api/v1/consents", body),
-                must_contain: Some(visitor),
+                req: post_json_to(&host, uri.clone(), body),
+                must_contain: Some(visitor.into()),
                 keep: None,
                 keep_issued: false,
             }
@@ -192,7 +227,10 @@ pub fn writes_random_ids(addr: SocketAddr) -> Workload {
     }
 }
 
-pub fn decisions(addr: SocketAddr, ids: Arc<Vec<String>>) -> Workload {
+pub fn decisions(addr: SocketAddr, ids: &[String]) -> Workload {
+    let host = host(addr);
+    let targets: Vec<Uri> =
+        ids.iter().map(|id| target(&format!("/api/v1/visitors/{id}/decision?site=default"))).collect();
     Workload {
         name: "decision reads",
         server: "accord",
@@ -201,11 +239,11 @@ pub fn decisions(addr: SocketAddr, ids: Arc<Vec<String>>) -> Workload {
         expect: StatusCode::OK,
         expect_encoding: None,
         make: Arc::new(move |rng, _| {
-            let id = &ids[rng.random_range(0..ids.len())];
+            let uri = targets[rng.random_range(0..targets.len())].clone();
             Call {
-                req: get(addr, &format!("/api/v1/visitors/{id}/decision?site=default"), false),
+                req: get_from(&host, uri, false),
                 // Every visitor asked about has decided: an undecided answer would be wrong.
-                must_contain: Some("\"decided\":true".into()),
+                must_contain: Some(Cow::Borrowed("\"decided\":true")),
                 keep: None,
                 keep_issued: false,
             }
@@ -220,6 +258,7 @@ pub fn static_get(
     path: &'static str,
     gzip: bool,
 ) -> Workload {
+    let (host, uri) = (host(addr), target(path));
     Workload {
         name,
         server,
@@ -228,7 +267,7 @@ pub fn static_get(
         expect: StatusCode::OK,
         expect_encoding: gzip.then_some("gzip"),
         make: Arc::new(move |_, _| Call {
-            req: get(addr, path, gzip),
+            req: get_from(&host, uri.clone(), gzip),
             must_contain: None,
             keep: None,
             keep_issued: false,
@@ -237,6 +276,7 @@ pub fn static_get(
 }
 
 pub fn hello_post(addr: SocketAddr) -> Workload {
+    let (host, uri) = (host(addr), target("/"));
     Workload {
         name: "ceiling POST",
         server: "hello",
@@ -246,7 +286,12 @@ pub fn hello_post(addr: SocketAddr) -> Workload {
         expect_encoding: None,
         make: Arc::new(move |rng, _| {
             let body = consent_body(rng, None);
-            Call { req: post_json(addr, "/", body), must_contain: None, keep: None, keep_issued: false }
+            Call {
+                req: post_json_to(&host, uri.clone(), body),
+                must_contain: None,
+                keep: None,
+                keep_issued: false,
+            }
         }),
     }
 }
@@ -280,7 +325,7 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes>>) 
 /// The `visitor_id` a recorded consent's answer carries: 32 lowercase hex digits.
 fn issued_visitor(body: &[u8]) -> Option<String> {
     const KEY: &[u8] = b"\"visitor_id\":\"";
-    let at = body.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let at = memchr::memmem::find(body, KEY)? + KEY.len();
     let id = body.get(at..at + 32)?;
     id.iter()
         .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
@@ -288,7 +333,7 @@ fn issued_visitor(body: &[u8]) -> Option<String> {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// What one connection saw.
@@ -406,20 +451,38 @@ async fn transport_error(
     Ok(())
 }
 
+/// One keep-alive connection of a closed-loop phase and what it saw, kept across the slices
+/// of an interleaved phase (`closed_pair`).
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    rng: SmallRng,
+    tally: Tally,
+}
+
+async fn open_conns(wl: &Workload, connections: usize) -> Result<Vec<Conn>> {
+    let mut conns = Vec::with_capacity(connections);
+    for i in 0..connections {
+        conns.push(Conn {
+            sender: connect(wl.addr).await?,
+            rng: SmallRng::seed_from_u64(0x5eed_0000 + i as u64),
+            tally: Tally::new()?,
+        });
+    }
+    Ok(conns)
+}
+
 async fn closed_worker(
     wl: Workload,
-    seed: u64,
+    mut conn: Conn,
     measure_from: Instant,
     until: Instant,
     keep_max: usize,
-) -> Result<Tally> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut tally = Tally::new()?;
-    let mut sender = connect(wl.addr).await?;
+) -> Result<Conn> {
+    let Conn { sender, rng, tally } = &mut conn;
     while Instant::now() < until {
-        let call = (wl.make)(&mut rng, &tally.kept);
+        let call = (wl.make)(rng, &tally.kept);
         let t0 = Instant::now();
-        let answer = send(&mut sender, call.req).await;
+        let answer = send(sender, call.req).await;
         let t1 = Instant::now();
         tally.sent += 1;
         match answer {
@@ -431,10 +494,42 @@ async fn closed_worker(
                     tally.body_bytes += a.body.len() as u64;
                 }
             }
-            Err(e) => transport_error(&mut tally, &wl, e, &mut sender).await?,
+            Err(e) => transport_error(tally, &wl, e, sender).await?,
         }
     }
-    Ok(tally)
+    Ok(conn)
+}
+
+/// Every connection sends for `warmup + measure`; answers within `measure` count.
+async fn closed_slice(
+    wl: &Workload,
+    conns: Vec<Conn>,
+    warmup: Duration,
+    measure: Duration,
+) -> Result<Vec<Conn>> {
+    let measure_from = Instant::now() + warmup;
+    let until = measure_from + measure;
+    let keep_max = KEEP_IDS / conns.len().max(1) + 1;
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|c| tokio::spawn(closed_worker(wl.clone(), c, measure_from, until, keep_max)))
+        .collect();
+    let mut done = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        done.push(t.await.context("load task panicked")??);
+    }
+    Ok(done)
+}
+
+/// The phase the connections measured over `window`, and the ids they kept.
+fn closed_phase(wl: &Workload, conns: Vec<Conn>, window: Duration) -> Result<(Phase, Vec<String>)> {
+    let connections = conns.len();
+    let mut total = Tally::new()?;
+    for c in conns {
+        total.merge(c.tally)?;
+    }
+    let phase = phase_of(wl, "closed", connections, window, &total);
+    Ok((phase, std::mem::take(&mut total.kept)))
 }
 
 fn micros(d: Duration) -> u64 {
@@ -478,27 +573,91 @@ pub async fn closed_loop(
     warmup: Duration,
     measure: Duration,
 ) -> Result<(Phase, Vec<String>)> {
-    let start = Instant::now();
-    let measure_from = start + warmup;
-    let until = measure_from + measure;
-    let keep_max = KEEP_IDS / connections + 1;
-    let mut tasks = Vec::with_capacity(connections);
-    for i in 0..connections {
-        tasks.push(tokio::spawn(closed_worker(
-            wl.clone(),
-            0x5eed_0000 + i as u64,
-            measure_from,
-            until,
-            keep_max,
-        )));
+    let conns = closed_slice(wl, open_conns(wl, connections).await?, warmup, measure).await?;
+    closed_phase(wl, conns, measure)
+}
+
+/// How a ceiling and the Accord phase compared with it share the clock (`closed_pair`).
+#[derive(Clone, Copy)]
+pub enum Pairing {
+    /// Alternating slices, ceiling and Accord in turn (A B B A A B …): drifts in the host's
+    /// speed (other tenants, frequency) fall on both alike. For reads, which leave Accord no
+    /// work behind to finish while the ceiling runs.
+    Interleaved { slices: u32 },
+    /// Half the ceiling's time before Accord's phase, half after; Accord's phase in one piece,
+    /// so that work it defers (checkpoints after writes) falls inside its own measurement.
+    Bracketed,
+}
+
+/// Slices of each read phase (`Pairing::Interleaved`): 2 s each in a full run.
+const READ_SLICES: u32 = 5;
+
+impl Pairing {
+    fn describe(self) -> String {
+        match self {
+            Pairing::Interleaved { slices } => format!("interleaved in {slices} slices each"),
+            Pairing::Bracketed => "the ceiling half before, half after".into(),
+        }
     }
-    let mut total = Tally::new()?;
-    for t in tasks {
-        total.merge(t.await.context("load task panicked")??)?;
+}
+
+fn print_phase(p: &Phase) {
+    eprintln!(
+        "  {} {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}, other processes {:.0} % CPU",
+        p.server,
+        p.name,
+        p.rps,
+        p.p50_ms,
+        p.p99_ms,
+        p.errors,
+        p.other_cpu_pct.unwrap_or(0.0)
+    );
+    for e in &p.error_samples {
+        eprintln!("  error: {e}");
     }
-    let phase = phase_of(wl, "closed", connections, measure, &total);
-    let kept = std::mem::take(&mut total.kept);
-    Ok((phase, kept))
+}
+
+/// Time between slices for the other server's load to end and caches to turn over.
+const SETTLE: Duration = Duration::from_millis(250);
+
+/// A ceiling and the Accord workload measured against it, each over `measure` in total, on
+/// connections of their own that stay open from start to end.
+pub async fn closed_pair(
+    ceiling: &Workload,
+    accord: &Workload,
+    connections: usize,
+    warmup: Duration,
+    measure: Duration,
+    pairing: Pairing,
+) -> Result<((Phase, Vec<String>), (Phase, Vec<String>))> {
+    let mut c = open_conns(ceiling, connections).await?;
+    let mut a = open_conns(accord, connections).await?;
+    match pairing {
+        Pairing::Interleaved { slices } => {
+            let slices = slices.max(1);
+            let slice = measure / slices;
+            for s in 0..slices {
+                // The first slice of each warms up fully; the later ones only settle.
+                let warm = if s == 0 { warmup } else { SETTLE.min(warmup) };
+                if s % 2 == 0 {
+                    c = closed_slice(ceiling, c, warm, slice).await?;
+                    a = closed_slice(accord, a, warm, slice).await?;
+                } else {
+                    a = closed_slice(accord, a, warm, slice).await?;
+                    c = closed_slice(ceiling, c, warm, slice).await?;
+                }
+            }
+            let window = slice * slices;
+            Ok((closed_phase(ceiling, c, window)?, closed_phase(accord, a, window)?))
+        }
+        Pairing::Bracketed => {
+            let half = measure / 2;
+            c = closed_slice(ceiling, c, warmup, half).await?;
+            a = closed_slice(accord, a, warmup, measure).await?;
+            c = closed_slice(ceiling, c, SETTLE.min(warmup), half).await?;
+            Ok((closed_phase(ceiling, c, half * 2)?, closed_phase(accord, a, measure)?))
+        }
+    }
 }
 
 /// A fixed schedule of `rate` requests/s for `warmup + measure`. Latency counts from the
@@ -779,23 +938,36 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
             let (mut phase, kept) = closed_loop(&wl, conns, warm, measure).await?;
             phase.other_cpu_pct = noise.other_cpu_pct();
             check(&mut [&mut accord, &mut hello])?;
-            eprintln!(
-                "  {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, errors {}, other processes {:.0} % CPU",
-                phase.rps,
-                phase.p50_ms,
-                phase.p99_ms,
-                phase.errors,
-                phase.other_cpu_pct.unwrap_or(0.0)
-            );
-            for s in &phase.error_samples {
-                eprintln!("  error: {s}");
-            }
+            print_phase(&phase);
             (phase, kept)
         }};
     }
+    // A ceiling and the Accord phase compared with it, sharing the clock (`Pairing`).
+    macro_rules! pair {
+        ($ceiling:expr, $accord:expr, $pairing:expr) => {{
+            let (cw, aw, pairing) = ($ceiling, $accord, $pairing);
+            eprintln!(
+                "closed loop, {}: {} {} against {} {} ({} connections, {:?} each + warm-up)",
+                pairing.describe(),
+                aw.server,
+                aw.endpoint,
+                cw.server,
+                cw.endpoint,
+                conns,
+                measure
+            );
+            let noise = Noise::start(&[accord.pid(), hello.pid()]);
+            let ((mut cp, _), (mut ap, kept)) = closed_pair(&cw, &aw, conns, warm, measure, pairing).await?;
+            let other = noise.other_cpu_pct();
+            (cp.other_cpu_pct, ap.other_cpu_pct) = (other, other);
+            check(&mut [&mut accord, &mut hello])?;
+            print_phase(&cp);
+            print_phase(&ap);
+            (cp, ap, kept)
+        }};
+    }
 
-    let (ceil_post, _) = closed!(hello_post(hello.addr));
-    let (w, ids) = closed!(writes(accord.addr));
+    let (ceil_post, w, ids) = pair!(hello_post(hello.addr), writes(accord.addr), Pairing::Bracketed);
     created += w.sent - w.errors;
     if ids.is_empty() {
         bail!("the write phase created no visitor to read back");
@@ -803,14 +975,22 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
     let ids = Arc::new(ids);
     let mut reads = Vec::new();
     if !args.writes_only {
-        let (ceil_get, _) = closed!(static_get("ceiling GET", "hello", hello.addr, "/", false));
-        let (d, _) = closed!(decisions(accord.addr, ids.clone()));
-        let (ceil_cfg, _) = closed!(static_get("ceiling GET config", "hello", hello.addr, "/config", true));
-        let (c, _) =
-            closed!(static_get("banner config", "accord", accord.addr, "/api/v1/config?site=default", true));
-        let (ceil_script, _) =
-            closed!(static_get("ceiling GET script", "hello", hello.addr, "/script", true));
-        let (s, _) = closed!(static_get("embed script", "accord", accord.addr, "/embed/consent.js", true));
+        let slices = Pairing::Interleaved { slices: READ_SLICES };
+        let (ceil_get, d, _) = pair!(
+            static_get("ceiling GET", "hello", hello.addr, "/", false),
+            decisions(accord.addr, &ids),
+            slices
+        );
+        let (ceil_cfg, c, _) = pair!(
+            static_get("ceiling GET config", "hello", hello.addr, "/config", true),
+            static_get("banner config", "accord", accord.addr, "/api/v1/config?site=default", true),
+            slices
+        );
+        let (ceil_script, s, _) = pair!(
+            static_get("ceiling GET script", "hello", hello.addr, "/script", true),
+            static_get("embed script", "accord", accord.addr, "/embed/consent.js", true),
+            slices
+        );
         reads = vec![ceil_get, d, ceil_cfg, c, ceil_script, s];
     }
 

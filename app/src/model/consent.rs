@@ -57,6 +57,12 @@ impl VisitorId {
         }
         out
     }
+
+    /// The 32 hex digits as a `String`, without the formatter (every API answer has one).
+    pub fn hex_string(&self) -> String {
+        // Hex digits are ASCII: the check cannot fail.
+        String::from_utf8(self.hex().to_vec()).unwrap_or_default()
+    }
 }
 
 impl fmt::Display for VisitorId {
@@ -341,6 +347,7 @@ mod tests {
         let raw = format!("1~{VID}~1763900000~2023-07-05~analytics.marketing");
         let c = ConsentCookie::parse(&raw).expect("parses");
         assert_eq!(c.visitor_id.to_string(), VID);
+        assert_eq!(c.visitor_id.hex_string(), VID);
         assert_eq!(c.decided_at, 1_763_900_000);
         assert_eq!(c.granted, vec!["analytics", "marketing"]);
         assert_eq!(c.to_string(), raw);
