@@ -197,7 +197,7 @@ pub struct DatabaseConfig {
     /// until space is freed. None: limited only by the disk.
     pub max_pages: Option<u32>,
     /// Visitors' latest decisions kept in memory (57 bytes each, allocated once; rounded down to
-    /// sets of 8 in 64 shards; 0: off). Backends ask
+    /// sets of 8 in 64 shards, each visitor in one of two sets; 0: off). Backends ask
     /// for a decision on every page view; a cached one is answered without a read
     /// transaction. Exact within this process; changes by another process (`accord purge`,
     /// a second server on the same file) are picked up within 100 ms.
