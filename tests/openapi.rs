@@ -88,9 +88,20 @@ fn routes_in_source() -> BTreeMap<String, BTreeSet<String>> {
         while let Some(i) = rest.find(".route(") {
             // `.route("…"` or, as rustfmt breaks long calls, `.route(\n    "…"`.
             rest = rest[i + ".route(".len()..].trim_start();
-            let Some(quoted) = rest.strip_prefix('"') else { continue };
-            rest = quoted;
-            let path = &rest[..rest.find('"').expect("closing quote")];
+            // A literal path, or a constant of the same file (`CONFIG_PATH`).
+            let path = if let Some(quoted) = rest.strip_prefix('"') {
+                rest = quoted;
+                rest[..rest.find('"').expect("closing quote")].to_owned()
+            } else {
+                let name: String = rest.chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+                if name.is_empty() {
+                    continue;
+                }
+                let decl = format!("const {name}: &str = \"");
+                let value =
+                    &src[src.find(&decl).unwrap_or_else(|| panic!("no `{decl}` in {file}")) + decl.len()..];
+                value[..value.find('"').expect("closing quote")].to_owned()
+            };
             // The call's arguments: up to the parenthesis closing `.route(`.
             let mut depth = 1;
             let end = rest

@@ -72,35 +72,45 @@ impl Catalogs {
 
     /// `pt-BR` → `pt`; `EN` → `en`.
     fn find(&self, tag: &str) -> Option<Arc<Catalog>> {
-        let tag = tag.trim().to_ascii_lowercase();
+        let tag = tag.trim();
+        let tag: std::borrow::Cow<'_, str> = if tag.bytes().any(|b| b.is_ascii_uppercase()) {
+            tag.to_ascii_lowercase().into()
+        } else {
+            tag.into()
+        };
         let primary = tag.split(['-', '_']).next().unwrap_or_default();
         self.get(&tag).or_else(|| self.get(primary))
     }
 
+    /// The catalog for an explicit `lang`, else the best of `Accept-Language` (the highest
+    /// `q`, the earliest among equals), else the default. One pass over the header without
+    /// collecting or sorting it: every banner load negotiates.
     pub fn negotiate(&self, explicit: Option<&str>, accept_language: Option<&str>) -> Arc<Catalog> {
         if let Some(c) = explicit.and_then(|l| self.find(l)) {
             return c;
         }
-        if let Some(header) = accept_language {
-            let mut ranges: Vec<(f32, usize, &str)> = header
-                .split(',')
-                .take(32)
-                .enumerate()
-                .filter_map(|(i, part)| {
-                    let mut it = part.split(';');
-                    let tag = it.next()?.trim();
-                    let q = it
-                        .find_map(|p| p.trim().strip_prefix("q="))
-                        .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
-                    (q > 0.0 && !tag.is_empty() && tag != "*").then_some((q, i, tag))
-                })
-                .collect();
-            ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            if let Some(c) = ranges.iter().find_map(|(_, _, tag)| self.find(tag)) {
-                return c;
+        let mut best: Option<(f32, Arc<Catalog>)> = None;
+        for part in accept_language.unwrap_or_default().split(',').take(32) {
+            let mut it = part.split(';');
+            let tag = it.next().unwrap_or_default().trim();
+            let q = match it.find_map(|p| p.trim().strip_prefix("q=")) {
+                None => 1.0,
+                Some(q) => match q.trim().parse::<f32>() {
+                    Ok(q) => q,
+                    Err(_) => continue,
+                },
+            };
+            // Only a strictly better q can win: the earliest range keeps a tie. (`q > 0.0` is
+            // false for NaN too.)
+            let better = best.as_ref().is_none_or(|(b, _)| q > *b);
+            if !(q > 0.0 && better) || tag.is_empty() || tag == "*" {
+                continue;
+            }
+            if let Some(c) = self.find(tag) {
+                best = Some((q, c));
             }
         }
-        self.default_catalog()
+        best.map_or_else(|| self.default_catalog(), |(_, c)| c)
     }
 }
 
@@ -125,6 +135,9 @@ mod tests {
         assert_eq!(c.negotiate(None, Some("ja, pt-BR;q=0.8, de;q=0.9")).language, "de");
         assert_eq!(c.negotiate(None, Some("ja;q=1, *;q=0.5")).language, "en");
         assert_eq!(c.negotiate(None, Some("sv;q=0, da;q=0.1")).language, "da");
+        assert_eq!(c.negotiate(None, Some("fr;q=NaN, de;q=0.5, nl;q=0.5")).language, "de");
+        assert_eq!(c.negotiate(None, Some("FR-ca;q=0.7, xx, DE;q=x, it;q=0.8")).language, "it");
+        assert_eq!(c.negotiate(None, Some("pt-BR;q=0.8")).language, "pt");
         assert_eq!(c.negotiate(None, None).language, "en");
     }
 }

@@ -31,8 +31,8 @@ const MAX_HISTORY: u32 = 1000;
 /// JSON errors and security headers; only the history can be large enough to compress.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/config", get(config))
-        .route("/api/v1/consents", post(record).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)))
+        .route(CONFIG_PATH, get(config))
+        .route(CONSENTS_PATH, post(record).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)))
         .route("/api/v1/visitors/{visitor_id}/decision", get(decision))
         .route(
             "/api/v1/visitors/{visitor_id}/history",
@@ -44,22 +44,65 @@ pub fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-/// The public API's routes with decision reads sent straight to their handler. Through the
-/// router a route with a path parameter costs, on every request, the parameter percent-decoded
-/// into new `Arc<str>`s, a `Vec` and a new extensions map (about 3.5 k of a decision's 32 k
-/// instructions under callgrind), and the handler reads its one segment from the URI anyway.
-/// Everything else, other methods on a decision's path included, goes through the router.
+const CONFIG_PATH: &str = "/api/v1/config";
+const CONSENTS_PATH: &str = "/api/v1/consents";
+
+/// The public API's routes with the three asked on every page view (the banner config and a
+/// decision on a GET, a consent on a POST) sent straight to their handlers. Through the
+/// router each request also
+/// paid for the route lookup, a `MatchedPath` and a parameters map put into its extensions,
+/// a decision's parameter percent-decoded into new `Arc<str>`s, and a clone of the route's
+/// boxed service: about 4 k of a decision's 36 k instructions under callgrind
+/// (`accord-bench stack`); the decision handler reads its one segment from the URI anyway.
+/// The handlers are held as plain handler services (a function and the state's `Arc`):
+/// the lane clones its stack for every request, and a `MethodRouter` clone is a boxed clone
+/// per method it serves. Everything else, other methods on these paths included, goes
+/// through the router.
 #[derive(Clone)]
-pub struct Routes {
-    decision: axum::routing::MethodRouter,
+pub struct Routes<C, D, P> {
+    config: C,
+    decision: D,
+    consents: P,
     rest: Router,
 }
 
-impl Routes {
-    /// `rest`: the router of every public route ([`routes`] and what the caller added).
-    pub fn new(rest: Router, state: AppState) -> Self {
-        Self { decision: get(decision).with_state(state), rest }
+/// `rest`: the router of every public route ([`routes`] and what the caller added).
+pub fn shortcuts(rest: Router, state: &AppState) -> Routes<impl Shortcut, impl Shortcut, impl Shortcut> {
+    use axum::handler::Handler;
+    Routes {
+        config: config.with_state(state.clone()),
+        decision: decision.with_state(state.clone()),
+        // With its body limit, as the router's route has it.
+        consents: record.layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)).with_state(state.clone()),
+        rest,
     }
+}
+
+/// A handler as a service, as [`Routes`] holds it.
+pub trait Shortcut:
+    Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Shortcut for S where
+    S: Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
 }
 
 /// A path the router would give to [`decision`]: `/api/v1/visitors/{visitor_id}/decision`,
@@ -70,20 +113,29 @@ fn is_decision_path(path: &str) -> bool {
         .is_some_and(|segment| !segment.contains('/'))
 }
 
-impl Service<axum::extract::Request> for Routes {
+impl<C: Shortcut, D: Shortcut, P: Shortcut> Service<axum::extract::Request> for Routes<C, D, P> {
     type Response = axum::response::Response;
     type Error = std::convert::Infallible;
-    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+    type Future = futures_util::future::Either<
+        futures_util::future::Either<C::Future, D::Future>,
+        futures_util::future::Either<P::Future, axum::routing::future::RouteFuture<std::convert::Infallible>>,
+    >;
 
     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
         std::task::Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: axum::extract::Request) -> Self::Future {
-        if req.method() == Method::GET && is_decision_path(req.uri().path()) {
-            self.decision.call(req)
+        use futures_util::future::Either::{Left, Right};
+        let (method, path) = (req.method(), req.uri().path());
+        if method == Method::GET && path == CONFIG_PATH {
+            Left(Left(self.config.call(req)))
+        } else if method == Method::GET && is_decision_path(path) {
+            Left(Right(self.decision.call(req)))
+        } else if method == Method::POST && path == CONSENTS_PATH {
+            Right(Left(self.consents.call(req)))
         } else {
-            self.rest.call(req)
+            Right(Right(self.rest.call(req)))
         }
     }
 }
@@ -148,10 +200,11 @@ use crate::audit::now_ms;
 async fn config(
     State(state): State<AppState>,
     Negotiated(ctx): Negotiated,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    // The request itself, to borrow its headers and query (a `HeaderMap` extractor copies
+    // them on every banner load).
+    req: axum::extract::Request,
 ) -> Result<axum::response::Response, ApiError> {
-    let q = request::query(raw.as_deref());
+    let q = request::query(req.uri().query());
     let site = request::required(&q, "site", "the site id given in the embed's data-site")?;
     known_site(&state, site)?;
     if let Some(lang) = q.get("lang") {
@@ -182,7 +235,8 @@ async fn config(
     // The answer depends on the caller's address, language and GPC signal (never for shared
     // caches) and must change the moment a policy is published: revalidate every time, which
     // costs a 304 when nothing changed.
-    let mut res = answer.respond(&headers, "application/json", "Accept-Encoding, Accept-Language, Sec-GPC");
+    let mut res =
+        answer.respond(req.headers(), "application/json", "Accept-Encoding, Accept-Language, Sec-GPC");
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
     Ok(res)
 }

@@ -38,7 +38,7 @@ impl FromRequestParts<AppState> for Negotiated {
 
 fn query_value<'a>(uri: &'a Uri, name: &str) -> Option<std::borrow::Cow<'a, str>> {
     let q = uri.query()?;
-    form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v)
+    super::request::param(q, name)
 }
 
 pub fn build(state: &AppState, uri: &Uri, headers: &HeaderMap, extensions: &Extensions) -> RequestContext {

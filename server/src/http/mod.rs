@@ -120,7 +120,7 @@ pub fn router(state: AppState) -> Router {
         // Outside the timeout, so its 408 gets the JSON error shape too.
         .layer(lanes::PublicApiLayer(state.clone()))
         .layer(timeout_layer(timeout))
-        .service(api::Routes::new(public.with_state(state.clone()), state));
+        .service(api::shortcuts(public.with_state(state.clone()), &state));
     Router::new().fallback_service(lanes::Lanes { short, full, script: script_route })
 }
 

@@ -97,7 +97,7 @@ fn limited(method: &Method, path: &str) -> bool {
 /// site whose origins match the `Origin` header (the embed's POSTs).
 fn site_of(state: &AppState, req: &Request) -> Option<usize> {
     if let Some(q) = req.uri().query() {
-        if let Some((_, v)) = form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "site") {
+        if let Some(v) = super::request::param(q, "site") {
             return state.config.sites.iter().position(|s| s.id == v);
         }
     }

@@ -17,7 +17,28 @@ impl Query<'_> {
 }
 
 pub fn query(raw: Option<&str>) -> Query<'_> {
-    Query(form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).collect())
+    Query(pairs(raw.unwrap_or_default()).collect())
+}
+
+/// The `name=value` pairs of a query string exactly as `form_urlencoded::parse` gives them
+/// (a property test compares the two), but a pair without `%` or `+` is borrowed as it is
+/// instead of being decoded byte by byte: nearly every pair is, and the public API reads the
+/// query in the rate limit, the request context and the handler (about 1 k instructions a
+/// pass through the crate's decoder).
+pub fn pairs(raw: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    raw.split('&').filter(|pair| !pair.is_empty()).filter_map(|pair| {
+        if pair.bytes().any(|b| b == b'%' || b == b'+') {
+            // The crate splits a pair on its first `=` too; one pair in, one pair out.
+            return form_urlencoded::parse(pair.as_bytes()).next();
+        }
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        Some((Cow::Borrowed(name), Cow::Borrowed(value)))
+    })
+}
+
+/// The first value of query parameter `name`.
+pub fn param<'a>(raw: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    pairs(raw).find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 pub fn required<'a>(q: &'a Query<'_>, name: &str, what: &str) -> Result<&'a str, ApiError> {
@@ -61,4 +82,53 @@ pub fn typed_query<T: serde::de::DeserializeOwned>(raw: Option<&str>) -> Result<
     }
     serde_urlencoded::from_str(raw)
         .map_err(|e| ApiError::bad_request("invalid_query", format!("the query string is invalid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pairs, param};
+    use proptest::prelude::*;
+
+    fn crate_pairs(raw: &str) -> Vec<(String, String)> {
+        form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    }
+
+    fn our_pairs(raw: &str) -> Vec<(String, String)> {
+        pairs(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    }
+
+    #[test]
+    fn reads_pairs_like_form_urlencoded() {
+        for raw in [
+            "",
+            "site=default",
+            "site=default&lang=de",
+            "&&site=a&&",
+            "a",
+            "a=",
+            "=b",
+            "a=b=c",
+            "q=%41%zz%",
+            "q=a+b&r=%2B",
+            "k%3D=v",
+            "site=%E2%82%AC&site=second",
+            "x=\u{e9}t\u{e9}",
+        ] {
+            assert_eq!(our_pairs(raw), crate_pairs(raw), "{raw:?}");
+        }
+        assert_eq!(param("lang=de&site=a&site=b", "site").as_deref(), Some("a"));
+        assert_eq!(param("site=a", "lang"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn any_query_reads_as_form_urlencoded_reads_it(raw in "[a-z0-9=&%+ .\u{e9}\u{20ac}-]{0,40}") {
+            prop_assert_eq!(our_pairs(&raw), crate_pairs(&raw));
+        }
+
+        #[test]
+        fn any_bytes_read_as_form_urlencoded_reads_them(raw in any::<String>()) {
+            prop_assert_eq!(our_pairs(&raw), crate_pairs(&raw));
+        }
+    }
 }

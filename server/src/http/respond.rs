@@ -7,8 +7,11 @@ use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-/// Headers an API answer ends up with: its own two or three, the CORS ones, the security ones.
-pub const ANSWER_HEADERS: usize = 12;
+/// Room for the headers an API answer ends up with: its own (up to five for a banner
+/// config), then the lane's, for which it reserves 8 more (`lanes`). `HeaderMap` keeps a
+/// quarter of its index free: with room for 12, a config answer's 5 + 8 did not fit and the
+/// map was copied into a larger one on every request.
+pub const ANSWER_HEADERS: usize = 16;
 
 /// Bytes already encoded as JSON (see [`ObjectWriter`]) as `application/json` with `status`,
 /// and `Cache-Control` when given.
