@@ -58,8 +58,9 @@ pub struct Call {
 }
 
 /// Builds the next request from the connection's random source and the visitor ids its
-/// earlier answers carried (returning visitors are picked from those).
-type MakeCall = dyn Fn(&mut SmallRng, &[String]) -> Call + Send + Sync;
+/// earlier answers carried (returning visitors are picked from those); None: the workload is
+/// done (a pass over a fixed list), and the connection stops.
+type MakeCall = dyn Fn(&mut SmallRng, &[String]) -> Option<Call> + Send + Sync;
 
 /// What a phase sends, to which server, and the status every answer must have.
 #[derive(Clone)]
@@ -183,20 +184,20 @@ pub fn writes(addr: SocketAddr) -> Workload {
             if !issued.is_empty() && rng.random_range(0..100) < RETURNING_PERCENT {
                 let visitor = issued[rng.random_range(0..issued.len())].clone();
                 let body = consent_body(rng, Some(&visitor));
-                return Call {
+                return Some(Call {
                     req: post_json_to(&host, uri.clone(), body),
                     must_contain: Some(visitor.into()),
                     keep: None,
                     keep_issued: false,
-                };
+                });
             }
             let body = consent_body(rng, None);
-            Call {
+            Some(Call {
                 req: post_json_to(&host, uri.clone(), body),
                 must_contain: None,
                 keep: None,
                 keep_issued: true,
-            }
+            })
         }),
     }
 }
@@ -217,20 +218,34 @@ pub fn writes_random_ids(addr: SocketAddr) -> Workload {
         make: Arc::new(move |rng, _| {
             let visitor = hex_id(rng);
             let body = consent_body(rng, Some(&visitor));
-            Call {
+            Some(Call {
                 req: post_json_to(&host, uri.clone(), body),
                 must_contain: Some(visitor.into()),
                 keep: None,
                 keep_issued: false,
-            }
+            })
         }),
     }
 }
 
+fn decision_targets(ids: &[String]) -> Vec<Uri> {
+    ids.iter().map(|id| target(&format!("/api/v1/visitors/{id}/decision?site=default"))).collect()
+}
+
+fn decision_call(host: &HeaderValue, uri: Uri) -> Call {
+    Call {
+        req: get_from(host, uri, false),
+        // Every visitor asked about has decided: an undecided answer would be wrong.
+        must_contain: Some(Cow::Borrowed("\"decided\":true")),
+        keep: None,
+        keep_issued: false,
+    }
+}
+
+/// Decisions of visitors picked at random from `ids`.
 pub fn decisions(addr: SocketAddr, ids: &[String]) -> Workload {
     let host = host(addr);
-    let targets: Vec<Uri> =
-        ids.iter().map(|id| target(&format!("/api/v1/visitors/{id}/decision?site=default"))).collect();
+    let targets = decision_targets(ids);
     Workload {
         name: "decision reads",
         server: "accord",
@@ -239,14 +254,27 @@ pub fn decisions(addr: SocketAddr, ids: &[String]) -> Workload {
         expect: StatusCode::OK,
         expect_encoding: None,
         make: Arc::new(move |rng, _| {
-            let uri = targets[rng.random_range(0..targets.len())].clone();
-            Call {
-                req: get_from(&host, uri, false),
-                // Every visitor asked about has decided: an undecided answer would be wrong.
-                must_contain: Some(Cow::Borrowed("\"decided\":true")),
-                keep: None,
-                keep_issued: false,
-            }
+            let uri = targets.get(rng.random_range(0..targets.len().max(1)))?.clone();
+            Some(decision_call(&host, uri))
+        }),
+    }
+}
+
+/// Each visitor of `ids` asked about once, in turn over all connections; then the phase ends.
+pub fn first_decisions(addr: SocketAddr, ids: &[String]) -> Workload {
+    let host = host(addr);
+    let targets = decision_targets(ids);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    Workload {
+        name: "decision reads, first read",
+        server: "accord",
+        endpoint: "GET /api/v1/visitors/{id}/decision?site=default (each visitor once)".into(),
+        addr,
+        expect: StatusCode::OK,
+        expect_encoding: None,
+        make: Arc::new(move |_, _| {
+            let uri = targets.get(next.fetch_add(1, Ordering::Relaxed))?.clone();
+            Some(decision_call(&host, uri))
         }),
     }
 }
@@ -266,11 +294,8 @@ pub fn static_get(
         addr,
         expect: StatusCode::OK,
         expect_encoding: gzip.then_some("gzip"),
-        make: Arc::new(move |_, _| Call {
-            req: get_from(&host, uri.clone(), gzip),
-            must_contain: None,
-            keep: None,
-            keep_issued: false,
+        make: Arc::new(move |_, _| {
+            Some(Call { req: get_from(&host, uri.clone(), gzip), must_contain: None, keep: None, keep_issued: false })
         }),
     }
 }
@@ -286,12 +311,12 @@ pub fn hello_post(addr: SocketAddr) -> Workload {
         expect_encoding: None,
         make: Arc::new(move |rng, _| {
             let body = consent_body(rng, None);
-            Call {
+            Some(Call {
                 req: post_json_to(&host, uri.clone(), body),
                 must_contain: None,
                 keep: None,
                 keep_issued: false,
-            }
+            })
         }),
     }
 }
@@ -336,6 +361,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(haystack, needle).is_some()
 }
 
+/// Tallies made so far: each samples with a random source of its own.
+static TALLIES: AtomicU64 = AtomicU64::new(0);
+
 /// What one connection saw.
 pub struct Tally {
     pub hist: Histogram<u64>,
@@ -345,6 +373,9 @@ pub struct Tally {
     pub errors: u64,
     pub samples: Vec<String>,
     pub kept: Vec<String>,
+    /// Ids offered for keeping so far, and the sample's random source (`Tally::keep`).
+    offered: u64,
+    sampler: SmallRng,
     /// Open loop: requests that could not leave on schedule (every connection was busy).
     pub late: u64,
     /// Open loop: when the last measured answer arrived.
@@ -362,6 +393,8 @@ impl Tally {
             errors: 0,
             samples: Vec::new(),
             kept: Vec::new(),
+            offered: 0,
+            sampler: SmallRng::seed_from_u64(0x5a3b_0000 + TALLIES.fetch_add(1, Ordering::Relaxed)),
             late: 0,
             last_done: None,
         })
@@ -420,9 +453,7 @@ impl Tally {
             }
         }
         if let Some(k) = call_keep {
-            if self.kept.len() < keep_max {
-                self.kept.push(k);
-            }
+            self.keep(k, keep_max);
         }
         if keep_issued {
             let Some(id) = issued_visitor(&a.body) else {
@@ -430,8 +461,20 @@ impl Tally {
                 self.error(format!("{} → {}: no issued visitor id in {body}", wl.endpoint, a.status));
                 return;
             };
-            if self.kept.len() < keep_max {
-                self.kept.push(id);
+            self.keep(id, keep_max);
+        }
+    }
+
+    /// Keeps a uniform sample of at most `keep_max` of the ids offered (reservoir sampling):
+    /// the decision phase asks about visitors from the whole write phase, not only its first
+    /// seconds, whose decisions the later ones have pushed out of Accord's cache by then.
+    fn keep(&mut self, id: String, keep_max: usize) {
+        self.offered += 1;
+        if self.kept.len() < keep_max {
+            self.kept.push(id);
+        } else if let Ok(j) = usize::try_from(self.sampler.random_range(0..self.offered)) {
+            if let Some(slot) = self.kept.get_mut(j) {
+                *slot = id;
             }
         }
     }
@@ -480,7 +523,7 @@ async fn closed_worker(
 ) -> Result<Conn> {
     let Conn { sender, rng, tally } = &mut conn;
     while Instant::now() < until {
-        let call = (wl.make)(rng, &tally.kept);
+        let Some(call) = (wl.make)(rng, &tally.kept) else { break };
         let t0 = Instant::now();
         let answer = send(sender, call.req).await;
         let t1 = Instant::now();
@@ -575,6 +618,17 @@ pub async fn closed_loop(
 ) -> Result<(Phase, Vec<String>)> {
     let conns = closed_slice(wl, open_conns(wl, connections).await?, warmup, measure).await?;
     closed_phase(wl, conns, measure)
+}
+
+/// A workload that ends by itself (`first_decisions`), measured from start to end.
+async fn first_reads(wl: Workload, connections: usize) -> Result<Phase> {
+    eprintln!("closed loop until done: {} {} ({connections} connections)", wl.server, wl.endpoint);
+    let conns = open_conns(&wl, connections).await?;
+    let started = Instant::now();
+    // Long enough for any pass this benchmark makes; the workload ends it.
+    let conns = closed_slice(&wl, conns, Duration::ZERO, Duration::from_secs(600)).await?;
+    let elapsed = started.elapsed();
+    Ok(closed_phase(&wl, conns, elapsed)?.0)
 }
 
 /// How a ceiling and the Accord phase compared with it share the clock (`closed_pair`).
@@ -699,7 +753,7 @@ pub async fn open_loop(
                     break;
                 }
                 let scheduled = start + Duration::from_nanos((n as f64 * interval_ns) as u64);
-                let call = (wl.make)(&mut rng, &known);
+                let Some(call) = (wl.make)(&mut rng, &known) else { break };
                 let origin = if Instant::now() < scheduled {
                     tokio::time::sleep_until(scheduled.into()).await;
                     Instant::now()
@@ -976,6 +1030,13 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
     let mut reads = Vec::new();
     if !args.writes_only {
         let slices = Pairing::Interleaved { slices: READ_SLICES };
+        // Each sampled visitor read once first (info): a visitor whose decision is no longer
+        // in memory is read from SQLite (with a 262,144-entry cache and a full run's 400 k+
+        // first choices, about a third of them). The decision phase then reads them in the
+        // state a backend asking on every page view keeps them in.
+        let first = first_reads(first_decisions(accord.addr, &ids), conns).await?;
+        check(&mut [&mut accord, &mut hello])?;
+        print_phase(&first);
         let (ceil_get, d, _) = pair!(
             static_get("ceiling GET", "hello", hello.addr, "/", false),
             decisions(accord.addr, &ids),
@@ -991,7 +1052,7 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
             static_get("embed script", "accord", accord.addr, "/embed/consent.js", true),
             slices
         );
-        reads = vec![ceil_get, d, ceil_cfg, c, ceil_script, s];
+        reads = vec![ceil_get, first, d, ceil_cfg, c, ceil_script, s];
     }
 
     let rate = 0.8 * w.rps;

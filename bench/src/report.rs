@@ -210,6 +210,24 @@ impl Results {
                 ));
             }
         }
+        if let (Some(p), Some((a, b, r))) = (
+            self.phase("decision reads, first read"),
+            ratio(self.phase("decision reads, first read"), self.phase("ceiling GET")),
+        ) {
+            rows.push(Row::new(
+                "decision reads/s, first read of each sampled visitor (from memory or SQLite)",
+                format!(
+                    "{a:.0}/s = {:.1} % of ceiling {b:.0}/s; p50 {:.2} ms, p99 {:.2} ms ({} visitors)",
+                    r * 100.0,
+                    p.p50_ms,
+                    p.p99_ms,
+                    p.requests
+                ),
+                "— (info)",
+                r * 100.0,
+                None,
+            ));
+        }
         if !self.phases.is_empty() {
             let errors = self.http_errors();
             let sent: u64 = self.phases.iter().map(|p| p.sent).sum();
