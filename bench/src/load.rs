@@ -295,7 +295,12 @@ pub fn static_get(
         expect: StatusCode::OK,
         expect_encoding: gzip.then_some("gzip"),
         make: Arc::new(move |_, _| {
-            Some(Call { req: get_from(&host, uri.clone(), gzip), must_contain: None, keep: None, keep_issued: false })
+            Some(Call {
+                req: get_from(&host, uri.clone(), gzip),
+                must_contain: None,
+                keep: None,
+                keep_issued: false,
+            })
         }),
     }
 }
