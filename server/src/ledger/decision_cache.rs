@@ -418,6 +418,13 @@ mod tests {
         VisitorId([n; 16])
     }
 
+    /// Visitor `n` of a family of ids (`fill` in the bytes the number leaves).
+    fn numbered(fill: u8, n: u32) -> VisitorId {
+        let mut id = [fill; 16];
+        id[..4].copy_from_slice(&n.to_le_bytes());
+        VisitorId(id)
+    }
+
     /// Whether the entry is held, without reading it (a read spares it from the clock).
     fn held(c: &DecisionCache, v: VisitorId, site: &str) -> bool {
         let Some(site) = c.site(site, false) else { return false };
@@ -483,9 +490,7 @@ mod tests {
         let c = DecisionCache::new(640);
         let changes = c.changes();
         for n in 0..5_000u32 {
-            let mut id = [0u8; 16];
-            id[..4].copy_from_slice(&n.to_le_bytes());
-            c.put(&changes, VisitorId(id), "shop", &decision(i64::from(n) + 1, &["analytics"]));
+            c.put(&changes, numbered(0, n), "shop", &decision(i64::from(n) + 1, &["analytics"]));
         }
         assert!(c.len() <= 640, "{} entries", c.len());
         assert!(!c.is_empty());
@@ -498,11 +503,7 @@ mod tests {
         let c = DecisionCache::new(6_400);
         assert_eq!(c.capacity(), 6_144);
         let changes = c.changes();
-        let id = |n: u32| {
-            let mut id = [0u8; 16];
-            id[..4].copy_from_slice(&n.to_le_bytes());
-            VisitorId(id)
-        };
+        let id = |n: u32| numbered(0, n);
         for n in 0..6_144u32 {
             c.put(&changes, id(n), "shop", &decision(i64::from(n) + 1, &[]));
         }
@@ -527,11 +528,7 @@ mod tests {
         let c = DecisionCache::new(262_144);
         let changes = c.changes();
         let n = 196_608u32;
-        let id = |n: u32| {
-            let mut id = [7u8; 16];
-            id[..4].copy_from_slice(&n.to_le_bytes());
-            VisitorId(id)
-        };
+        let id = |n: u32| numbered(7, n);
         for v in 0..n {
             c.put(&changes, id(v), "shop", &decision(i64::from(v) + 1, &[]));
         }
@@ -545,11 +542,7 @@ mod tests {
         // 64 shards × 4 sets × 8 ways = 2,048 slots.
         let c = DecisionCache::new(2_048);
         let changes = c.changes();
-        let id = |n: u32| {
-            let mut id = [3u8; 16];
-            id[..4].copy_from_slice(&n.to_le_bytes());
-            VisitorId(id)
-        };
+        let id = |n: u32| numbered(3, n);
         for n in 0..2_048u32 {
             c.put(&changes, id(n), "shop", &decision(i64::from(n) + 1, &[]));
         }
@@ -575,9 +568,7 @@ mod tests {
         c.put(&c.changes(), visitor(1), "shop", &decision(5, &["analytics"]));
         let mut n = 0u32;
         while held(&c, visitor(1), "shop") {
-            let mut id = [9u8; 16];
-            id[..4].copy_from_slice(&n.to_le_bytes());
-            c.put(&c.changes(), VisitorId(id), "shop", &decision(100, &[]));
+            c.put(&c.changes(), numbered(9, n), "shop", &decision(100, &[]));
             n += 1;
             assert!(n < 100_000, "visitor 1 never left its set");
         }
