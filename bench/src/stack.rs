@@ -53,7 +53,8 @@ pub fn main(args: &StackArgs) -> Result<()> {
     config.server.site_root =
         args.site_root.clone().unwrap_or_else(|| crate::workspace_root().join("target/site"));
     let state = rt.block_on(accord::server::build_state(config)).context("start Accord")?;
-    let app = accord::http::router(state);
+    // What the server serves (`http::app`), not the boxed copy tests keep.
+    let app = accord::http::app(state);
     if args.seed_consent {
         rt.block_on(seed(&app, &args.path))?;
     }
@@ -75,7 +76,7 @@ pub fn main(args: &StackArgs) -> Result<()> {
 }
 
 /// Records a consent for the visitor of `path` through the API.
-async fn seed(app: &axum::Router, path: &str) -> Result<()> {
+async fn seed<S: accord::http::AppService>(app: &S, path: &str) -> Result<()> {
     let visitor = path
         .strip_prefix("/api/v1/visitors/")
         .and_then(|rest| rest.split('/').next())
@@ -97,9 +98,9 @@ async fn seed(app: &axum::Router, path: &str) -> Result<()> {
 
 /// The measured loop (callgrind's `--toggle-collect` target).
 #[inline(never)]
-pub fn drive(
+pub fn drive<S: accord::http::AppService>(
     rt: &tokio::runtime::Runtime,
-    app: &axum::Router,
+    app: &S,
     path: &str,
     body: Option<&str>,
     n: usize,

@@ -108,7 +108,7 @@ pub async fn run(
     use tower::ServiceExt;
 
     let header_timeout = std::time::Duration::from_secs(state.config.server.header_timeout_secs);
-    let app = crate::http::router(state);
+    let app = crate::http::app(state);
     // hyper directly rather than `axum::serve`: it bounds how long a client may take to send
     // its headers, so slow-loris connections cannot pile up (bodies are bounded by the
     // router's request timeout).
@@ -134,7 +134,8 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let svc = app.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+        let svc = app.clone().map_request(move |req: axum::extract::Request<hyper::body::Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             req
         });

@@ -72,7 +72,7 @@ impl TestAppBuilder {
 pub struct TestApp {
     dir: TempDir,
     pub state: AppState,
-    router: Router,
+    router: accord::http::App,
 }
 
 #[derive(Debug)]

@@ -5,6 +5,7 @@ use super::context::Negotiated;
 use super::openapi as doc;
 use super::precompressed::Precompressed;
 use super::request::{self, header_str};
+use super::AppService;
 use crate::consent::{self, Choice, DecisionView, RecordView};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -67,7 +68,10 @@ pub struct Routes<C, D, P> {
 }
 
 /// `rest`: the router of every public route ([`routes`] and what the caller added).
-pub fn shortcuts(rest: Router, state: &AppState) -> Routes<impl Shortcut, impl Shortcut, impl Shortcut> {
+pub fn shortcuts(
+    rest: Router,
+    state: &AppState,
+) -> Routes<impl AppService, impl AppService, impl AppService> {
     use axum::handler::Handler;
     Routes {
         config: config.with_state(state.clone()),
@@ -78,33 +82,6 @@ pub fn shortcuts(rest: Router, state: &AppState) -> Routes<impl Shortcut, impl S
     }
 }
 
-/// A handler as a service, as [`Routes`] holds it.
-pub trait Shortcut:
-    Service<
-        axum::extract::Request,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future: Send + 'static,
-    > + Clone
-    + Send
-    + Sync
-    + 'static
-{
-}
-
-impl<S> Shortcut for S where
-    S: Service<
-            axum::extract::Request,
-            Response = axum::response::Response,
-            Error = std::convert::Infallible,
-            Future: Send + 'static,
-        > + Clone
-        + Send
-        + Sync
-        + 'static
-{
-}
-
 /// A path the router would give to [`decision`]: `/api/v1/visitors/{visitor_id}/decision`,
 /// the segment empty included (matchit matches it; the handler then answers 400).
 fn is_decision_path(path: &str) -> bool {
@@ -113,7 +90,7 @@ fn is_decision_path(path: &str) -> bool {
         .is_some_and(|segment| !segment.contains('/'))
 }
 
-impl<C: Shortcut, D: Shortcut, P: Shortcut> Service<axum::extract::Request> for Routes<C, D, P> {
+impl<C: AppService, D: AppService, P: AppService> Service<axum::extract::Request> for Routes<C, D, P> {
     type Response = axum::response::Response;
     type Error = std::convert::Infallible;
     type Future = futures_util::future::Either<

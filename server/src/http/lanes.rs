@@ -21,6 +21,7 @@ use futures_util::future::Either;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use tower::util::Oneshot;
 use tower::{Layer, Service, ServiceExt};
@@ -170,13 +171,29 @@ where
 }
 
 /// Sends public API requests (and the embed script, when `script`) to `short`, the rest to
-/// `full`.
-#[derive(Clone)]
-pub struct Lanes<S, F> {
-    pub short: S,
-    pub full: F,
+/// `full`. Behind one `Arc`: hyper clones the service it serves for every request, and a
+/// clone of the lanes themselves would clone both middleware stacks (an axum `Router` in
+/// front did that, and looked the path up, put a parameter map into the request and boxed
+/// the clone and its future: about 2 k instructions a request).
+pub struct Lanes<S, F>(Arc<Inner<S, F>>);
+
+struct Inner<S, F> {
+    short: S,
+    full: F,
     /// The embed script is served from memory by the short lane (else `full`'s static files).
-    pub script: bool,
+    script: bool,
+}
+
+impl<S, F> Lanes<S, F> {
+    pub fn new(short: S, full: F, script: bool) -> Self {
+        Self(Arc::new(Inner { short, full, script }))
+    }
+}
+
+impl<S, F> Clone for Lanes<S, F> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
 }
 
 /// The embed script's path: every first page view on every embedding site asks for it.
@@ -199,10 +216,10 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let path = req.uri().path();
-        if is_public_api(path) || (self.script && path == SCRIPT_PATH) {
-            Either::Left(self.short.clone().oneshot(req))
+        if is_public_api(path) || (self.0.script && path == SCRIPT_PATH) {
+            Either::Left(self.0.short.clone().oneshot(req))
         } else {
-            Either::Right(self.full.clone().oneshot(req))
+            Either::Right(self.0.full.clone().oneshot(req))
         }
     }
 }

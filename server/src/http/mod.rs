@@ -1,4 +1,5 @@
-//! The router factory: every route Accord serves, and the layers around them.
+//! The application factory: every route Accord serves, and the layers around them, in two
+//! lanes (`lanes`).
 
 pub mod admin;
 pub mod admin_ui;
@@ -25,6 +26,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
+use std::convert::Infallible;
 use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
@@ -42,8 +44,9 @@ pub(crate) fn compressible() -> impl tower_http::compression::Predicate {
         .and(NotForContentType::SSE)
 }
 
-/// Builds the complete application. Tests call this with their own state.
-pub fn router(state: AppState) -> Router {
+/// Builds the complete application: every request to its lane ([`lanes`]). The server serves
+/// this; [`router`] boxes it for tests.
+pub fn app(state: AppState) -> impl AppService {
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let embed_dir = state.config.server.site_root.join("embed");
     // Every first page view on every embedding site asks for the script: its own route, in
@@ -121,7 +124,43 @@ pub fn router(state: AppState) -> Router {
         .layer(lanes::PublicApiLayer(state.clone()))
         .layer(timeout_layer(timeout))
         .service(api::shortcuts(public.with_state(state.clone()), &state));
-    Router::new().fallback_service(lanes::Lanes { short, full, script: script_route })
+    lanes::Lanes::new(short, full, script_route)
+}
+
+/// A service of axum requests as the server runs them: the application ([`app`]) and the
+/// handlers its short lane calls directly (`api::Routes`).
+pub trait AppService:
+    tower::Service<
+        axum::extract::Request,
+        Response = axum::response::Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> AppService for S where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The application as tests and tools keep it (in a field of a named type): [`app`], boxed.
+pub type App = tower::util::BoxCloneSyncService<axum::extract::Request, axum::response::Response, Infallible>;
+
+/// Builds the complete application, boxed ([`App`]). Tests call this with their own state.
+pub fn router(state: AppState) -> App {
+    App::new(app(state))
 }
 
 fn timeout_layer(timeout: Duration) -> tower_http::timeout::TimeoutLayer {
