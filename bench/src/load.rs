@@ -1039,7 +1039,9 @@ pub async fn run_http(args: &RunArgs, results: &mut Results) -> Result<()> {
         // in memory is read from SQLite (with a 262,144-entry cache and a full run's 400 k+
         // first choices, about a third of them). The decision phase then reads them in the
         // state a backend asking on every page view keeps them in.
-        let first = first_reads(first_decisions(accord.addr, &ids), conns).await?;
+        let noise = Noise::start(&[accord.pid(), hello.pid()]);
+        let mut first = first_reads(first_decisions(accord.addr, &ids), conns).await?;
+        first.other_cpu_pct = noise.other_cpu_pct();
         check(&mut [&mut accord, &mut hello])?;
         print_phase(&first);
         let (ceil_get, d, _) = pair!(
