@@ -6,7 +6,6 @@ use accord::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode};
-use axum::Router;
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
