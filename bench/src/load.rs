@@ -51,8 +51,6 @@ pub struct Call {
     pub req: Request<Full<Bytes>>,
     /// Bytes the response body must contain (checked on every answer).
     pub must_contain: Option<Cow<'static, str>>,
-    /// Kept from successful answers (the visitor ids written).
-    pub keep: Option<String>,
     /// The answer must carry the visitor id the server issued; it is kept.
     pub keep_issued: bool,
 }
@@ -187,7 +185,6 @@ pub fn writes(addr: SocketAddr) -> Workload {
                 return Some(Call {
                     req: post_json_to(&host, uri.clone(), body),
                     must_contain: Some(visitor.into()),
-                    keep: None,
                     keep_issued: false,
                 });
             }
@@ -195,7 +192,6 @@ pub fn writes(addr: SocketAddr) -> Workload {
             Some(Call {
                 req: post_json_to(&host, uri.clone(), body),
                 must_contain: None,
-                keep: None,
                 keep_issued: true,
             })
         }),
@@ -221,7 +217,6 @@ pub fn writes_random_ids(addr: SocketAddr) -> Workload {
             Some(Call {
                 req: post_json_to(&host, uri.clone(), body),
                 must_contain: Some(visitor.into()),
-                keep: None,
                 keep_issued: false,
             })
         }),
@@ -237,7 +232,6 @@ fn decision_call(host: &HeaderValue, uri: Uri) -> Call {
         req: get_from(host, uri, false),
         // Every visitor asked about has decided: an undecided answer would be wrong.
         must_contain: Some(Cow::Borrowed("\"decided\":true")),
-        keep: None,
         keep_issued: false,
     }
 }
@@ -295,12 +289,7 @@ pub fn static_get(
         expect: StatusCode::OK,
         expect_encoding: gzip.then_some("gzip"),
         make: Arc::new(move |_, _| {
-            Some(Call {
-                req: get_from(&host, uri.clone(), gzip),
-                must_contain: None,
-                keep: None,
-                keep_issued: false,
-            })
+            Some(Call { req: get_from(&host, uri.clone(), gzip), must_contain: None, keep_issued: false })
         }),
     }
 }
@@ -316,12 +305,7 @@ pub fn hello_post(addr: SocketAddr) -> Workload {
         expect_encoding: None,
         make: Arc::new(move |rng, _| {
             let body = consent_body(rng, None);
-            Some(Call {
-                req: post_json_to(&host, uri.clone(), body),
-                must_contain: None,
-                keep: None,
-                keep_issued: false,
-            })
+            Some(Call { req: post_json_to(&host, uri.clone(), body), must_contain: None, keep_issued: false })
         }),
     }
 }
@@ -430,15 +414,7 @@ impl Tally {
     }
 
     /// Checks one answer against the workload; keeps what it asks to keep.
-    fn check(
-        &mut self,
-        wl: &Workload,
-        call_keep: Option<String>,
-        keep_issued: bool,
-        must: Option<&str>,
-        a: &Answer,
-        keep_max: usize,
-    ) {
+    fn check(&mut self, wl: &Workload, keep_issued: bool, must: Option<&str>, a: &Answer, keep_max: usize) {
         if a.status != wl.expect {
             let body = String::from_utf8_lossy(&a.body[..a.body.len().min(300)]).into_owned();
             self.error(format!("{} → {} (expected {}): {body}", wl.endpoint, a.status, wl.expect));
@@ -456,9 +432,6 @@ impl Tally {
                 self.error(format!("{} → {}: body lacks {m:?}: {body}", wl.endpoint, a.status));
                 return;
             }
-        }
-        if let Some(k) = call_keep {
-            self.keep(k, keep_max);
         }
         if keep_issued {
             let Some(id) = issued_visitor(&a.body) else {
@@ -535,7 +508,7 @@ async fn closed_worker(
         tally.sent += 1;
         match answer {
             Ok(a) => {
-                tally.check(&wl, call.keep, call.keep_issued, call.must_contain.as_deref(), &a, keep_max);
+                tally.check(&wl, call.keep_issued, call.must_contain.as_deref(), &a, keep_max);
                 if t0 >= measure_from && t1 <= until {
                     tally.hist.saturating_record(micros(t1 - t0));
                     tally.measured += 1;
@@ -773,7 +746,7 @@ pub async fn open_loop(
                 tally.sent += 1;
                 match answer {
                     Ok(a) => {
-                        tally.check(&wl, None, call.keep_issued, call.must_contain.as_deref(), &a, 0);
+                        tally.check(&wl, call.keep_issued, call.must_contain.as_deref(), &a, 0);
                         if n >= warm_n {
                             tally.hist.saturating_record(micros(done - origin));
                             tally.last_done = tally.last_done.max(Some(done));

@@ -261,54 +261,6 @@ pub fn cookie_max_age_secs(record: &NewRecord) -> i64 {
     (record.expires_at_ms - record.recorded_at_ms).max(0) / 1000
 }
 
-/// A time in ms since the epoch as RFC 3339 in UTC, spelled exactly as the `time` crate's
-/// `Rfc3339` spells it (a test compares them): the fraction only when not zero, without its
-/// trailing zeros; an empty string outside years 0–9999, which RFC 3339 cannot write. Written
-/// by hand because every decision and every recorded consent carries two of them, and the
-/// formatter machinery cost ~550 instructions each.
-pub fn rfc3339_ms(ms: i64) -> String {
-    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 1970-01-01 to a proleptic Gregorian date (Hinnant's `civil_from_days`).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    if !(0..=9999).contains(&year) {
-        return String::new();
-    }
-    // Every value below fits its digits (a year 0..=9999, the rest two digits), and each
-    // division is by a constant, which compiles to a multiplication.
-    let two = |v: i64| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
-    let (y, m, d) = (two(year / 100), two(month), two(day));
-    let (hh, mm, ss) = (two(sod / 3600), two(sod / 60 % 60), two(sod % 60));
-    let mut out = Vec::with_capacity(24);
-    out.extend_from_slice(&[y[0], y[1]]);
-    out.extend_from_slice(&two(year % 100));
-    out.extend_from_slice(&[b'-', m[0], m[1], b'-', d[0], d[1], b'T']);
-    out.extend_from_slice(&[hh[0], hh[1], b':', mm[0], mm[1], b':', ss[0], ss[1]]);
-    if milli != 0 {
-        let digits = [b'0' + (milli / 100) as u8, b'0' + (milli / 10 % 10) as u8, b'0' + (milli % 10) as u8];
-        let keep = if milli % 100 == 0 {
-            1
-        } else if milli % 10 == 0 {
-            2
-        } else {
-            3
-        };
-        out.push(b'.');
-        out.extend_from_slice(&digits[..keep]);
-    }
-    out.push(b'Z');
-    // Only ASCII digits and separators were written.
-    String::from_utf8(out).unwrap_or_default()
-}
-
 /// A record as the API returns it, borrowed from the record (built for every consent).
 #[derive(Serialize, Debug, utoipa::ToSchema)]
 pub struct RecordView<'a> {
@@ -383,8 +335,8 @@ impl<'a> RecordView<'a> {
             page: &d.page,
             ip_network: d.ip_reduced.as_deref(),
             ua_family: &d.ua_family,
-            recorded_at: rfc3339_ms(d.recorded_at_ms),
-            expires_at: rfc3339_ms(d.expires_at_ms),
+            recorded_at: crate::records::rfc3339(d.recorded_at_ms),
+            expires_at: crate::records::rfc3339(d.expires_at_ms),
             region: d.region.as_deref(),
             jurisdiction: &d.jurisdiction,
             rule_version: &d.rule_version,
@@ -523,8 +475,8 @@ impl<'a> DecisionView<'a> {
             record_id: latest.map(|r| r.id),
             action: terms.map(|t| t.action),
             policy_version: terms.map(|t| t.policy_version.as_str()),
-            recorded_at: latest.map(|r| rfc3339_ms(r.recorded_at_ms)),
-            expires_at: latest.map(|r| rfc3339_ms(r.expires_at_ms)),
+            recorded_at: latest.map(|r| crate::records::rfc3339(r.recorded_at_ms)),
+            expires_at: latest.map(|r| crate::records::rfc3339(r.expires_at_ms)),
             jurisdiction: terms.map(|t| t.jurisdiction.as_str()),
             region: terms.and_then(|t| t.region.as_deref()),
             rule_version: terms.map(|t| t.rule_version.as_str()),
@@ -539,42 +491,6 @@ impl<'a> DecisionView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// What the hand-written formatter must match: the `time` crate's RFC 3339.
-    fn rfc3339_by_time(ms: i64) -> String {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_default()
-    }
-
-    #[test]
-    fn rfc3339_is_spelled_as_the_time_crate_spells_it() {
-        const DAY: i64 = 86_400_000;
-        let year_10000 = 253_402_300_800_000_i64; // 10000-01-01T00:00:00Z
-        let year_0 = -62_167_219_200_000_i64; // 0000-01-01T00:00:00Z
-        let mut cases = vec![0, 1, 10, 100, 120, 999, 1000, -1, -999, -1000, -1001, DAY - 1, DAY, -DAY];
-        cases.extend([951_782_400_000, 951_868_800_000, 4_107_542_400_000, 1_796_529_007_953]);
-        cases.extend([year_10000 - 1, year_10000, year_0, year_0 - 1, i64::MAX, i64::MIN]);
-        // Every day of the leap-year cycles around 1600, 1900, 2000 and 2100, at varied times.
-        for start in [-11_676_096_000_000_i64, -2_208_988_800_000, 946_684_800_000, 4_102_444_800_000] {
-            for d in 0..(4 * 366) {
-                cases.push(start + d * DAY + (d * 7_919_993) % DAY);
-            }
-        }
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            cases.push((x % (year_10000 as u64 + 70 * 365 * DAY as u64)) as i64 - 70 * 365 * DAY);
-        }
-        for ms in cases {
-            assert_eq!(rfc3339_ms(ms), rfc3339_by_time(ms), "{ms} ms");
-        }
-        assert_eq!(rfc3339_ms(1_796_529_007_950), "2026-12-06T03:50:07.95Z");
-        assert_eq!(rfc3339_ms(year_10000), "");
-    }
 
     #[test]
     fn issued_visitor_ids_sort_in_time_order_and_stay_random() {

@@ -275,12 +275,12 @@ impl ConsentCookie {
     pub fn value(&self) -> String {
         let granted: usize = self.granted.iter().map(|k| k.len() + 1).sum();
         let mut out = String::with_capacity(64 + self.policy_version.len() + granted);
-        push_decimal(&mut out, i64::from(COOKIE_FORMAT));
+        out.push_str(itoa::Buffer::new().format(COOKIE_FORMAT));
         out.push(SEP);
         // Hex digits are ASCII.
         out.push_str(std::str::from_utf8(&self.visitor_id.hex()).unwrap_or_default());
         out.push(SEP);
-        push_decimal(&mut out, self.decided_at);
+        out.push_str(itoa::Buffer::new().format(self.decided_at));
         out.push(SEP);
         out.push_str(&self.policy_version);
         out.push(SEP);
@@ -292,25 +292,6 @@ impl ConsentCookie {
         }
         out
     }
-}
-
-/// `n` in decimal.
-fn push_decimal(out: &mut String, n: i64) {
-    if n < 0 {
-        out.push('-');
-    }
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    digits[at..].iter().for_each(|d| out.push(char::from(*d)));
 }
 
 impl fmt::Display for ConsentCookie {

@@ -53,7 +53,6 @@ const MAX_TERMS: usize = 65_536;
 struct Slot {
     visitor: [u8; 16],
     site: u16,
-    used: bool,
     id: i64,
     recorded_at_ms: i64,
     expires_at_ms: i64,
@@ -61,8 +60,9 @@ struct Slot {
 }
 
 impl Slot {
+    /// Whether the slot holds `key` (asked only of slots whose tag says they are used).
     fn holds(&self, key: &Key) -> bool {
-        self.used && self.visitor == key.0 && self.site == key.1
+        self.visitor == key.0 && self.site == key.1
     }
 
     fn decision(&self) -> Option<LatestDecision> {
@@ -314,7 +314,6 @@ fn slot(key: Key, d: Option<&LatestDecision>, terms: Option<Arc<DecisionTerms>>)
     Slot {
         visitor: key.0,
         site: key.1,
-        used: true,
         id: d.map_or(0, |d| d.id),
         recorded_at_ms: d.map_or(0, |d| d.recorded_at_ms),
         expires_at_ms: d.map_or(0, |d| d.expires_at_ms),

@@ -16,11 +16,59 @@ use time::OffsetDateTime;
 pub const MAX_PAGE: u32 = 500;
 pub const DEFAULT_PAGE: u32 = 50;
 
+/// [`write_rfc3339`] as a `String` (empty outside years 0–9999).
 pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    let mut out = Vec::with_capacity(24);
+    write_rfc3339(&mut out, ms);
+    // Only ASCII digits and separators were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A time in ms since the epoch as RFC 3339 in UTC, spelled as the `time` crate's `Rfc3339`
+/// spells it (a test compares them): milliseconds only when not zero, trailing zeros trimmed;
+/// nothing outside years 0–9999, which RFC 3339 cannot write. Without the formatter's
+/// machinery or an allocation: exports write two per row, and every decision and recorded
+/// consent carries two.
+pub fn write_rfc3339(out: &mut Vec<u8>, ms: i64) {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+        return;
+    };
+    let two = |out: &mut Vec<u8>, n: u8| {
+        out.push(b'0' + n / 10);
+        out.push(b'0' + n % 10);
+    };
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return;
+    }
+    let y = year as u32;
+    out.extend_from_slice(&[
+        b'0' + (y / 1000) as u8,
+        b'0' + (y / 100 % 10) as u8,
+        b'0' + (y / 10 % 10) as u8,
+        b'0' + (y % 10) as u8,
+        b'-',
+    ]);
+    two(out, u8::from(t.month()));
+    out.push(b'-');
+    two(out, t.day());
+    out.push(b'T');
+    two(out, t.hour());
+    out.push(b':');
+    two(out, t.minute());
+    out.push(b':');
+    two(out, t.second());
+    let frac = t.millisecond();
+    if frac > 0 {
+        out.push(b'.');
+        let digits = [b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8];
+        let mut len = 3;
+        while len > 1 && digits[len - 1] == b'0' {
+            len -= 1;
+        }
+        out.extend_from_slice(&digits[..len]);
+    }
+    out.push(b'Z');
 }
 
 /// `YYYY-MM-DD` (a day, UTC) or RFC 3339. As an upper bound a day means its end.
@@ -139,6 +187,42 @@ pub fn row(r: &StoredRecord) -> RecordRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What [`write_rfc3339`] must match: the `time` crate's RFC 3339 formatter.
+    fn rfc3339_by_time(ms: i64) -> String {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn rfc3339_is_spelled_as_the_time_crate_spells_it() {
+        const DAY: i64 = 86_400_000;
+        let year_10000 = 253_402_300_800_000_i64; // 10000-01-01T00:00:00Z
+        let year_0 = -62_167_219_200_000_i64; // 0000-01-01T00:00:00Z
+        let mut cases = vec![0, 1, 10, 100, 120, 999, 1000, -1, -999, -1000, -1001, DAY - 1, DAY, -DAY];
+        cases.extend([951_782_400_000, 951_868_800_000, 4_107_542_400_000, 1_796_529_007_953]);
+        cases.extend([year_10000 - 1, year_10000, year_0, year_0 - 1, i64::MAX, i64::MIN]);
+        // Every day of the leap-year cycles around 1600, 1900, 2000 and 2100, at varied times.
+        for start in [-11_676_096_000_000_i64, -2_208_988_800_000, 946_684_800_000, 4_102_444_800_000] {
+            for d in 0..(4 * 366) {
+                cases.push(start + d * DAY + (d * 7_919_993) % DAY);
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push((x % (year_10000 as u64 + 70 * 365 * DAY as u64)) as i64 - 70 * 365 * DAY);
+        }
+        for ms in cases {
+            assert_eq!(rfc3339(ms), rfc3339_by_time(ms), "{ms} ms");
+        }
+        assert_eq!(rfc3339(1_796_529_007_950), "2026-12-06T03:50:07.95Z");
+        assert_eq!(rfc3339(year_10000), "");
+    }
 
     #[test]
     fn a_day_as_upper_bound_includes_the_whole_day() {
