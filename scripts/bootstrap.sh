@@ -39,6 +39,9 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $wbg\$"; then
   cargo install wasm-bindgen-cli --version "$wbg" --force
 fi
 
+# A C compiler for the bundled SQLite, and make too for jemalloc (the server's allocator).
+command -v cc >/dev/null || need_apt gcc
+command -v make >/dev/null || need_apt make
 command -v wasm-opt >/dev/null || need_apt binaryen
 if $with_browser; then
   [[ -x /usr/bin/chromium ]] || need_apt chromium

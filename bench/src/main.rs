@@ -21,6 +21,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The allocator the `accord` binary uses (`server/src/main.rs`), for the ceiling server and the
+/// load generator too: what sets Accord apart from the bare server is then Accord's own work,
+/// not the allocator it was linked with, and `stack` counts what the binary runs.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "accord-bench", about = "Benchmark Accord against a bare axum ceiling")]
 struct Cli {
