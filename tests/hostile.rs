@@ -7,6 +7,10 @@
 //! JSON error `{"error":{"code","message"}}`, and no answer may contain a secret (an API
 //! token, a session id) or a filesystem path of the server.
 //!
+//! Nor may any of them make the server log an error: every ERROR event is counted (and
+//! printed), and each test ends by checking the count is still 0. A client that can write to
+//! the error log at will floods it and wakes whoever is on call.
+//!
 //! `cargo test -p accord-tests --test hostile -- --nocapture` prints how many requests each
 //! test sent (`hostile requests tried: N …`).
 
@@ -27,6 +31,40 @@ const VID2: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 /// Requests sent by every test of this binary together.
 static TOTAL: AtomicUsize = AtomicUsize::new(0);
+
+/// ERROR events the server logged, in every test of this binary together.
+static SERVER_ERRORS: AtomicUsize = AtomicUsize::new(0);
+
+struct CountErrors;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountErrors {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if *event.metadata().level() == tracing::Level::ERROR {
+            SERVER_ERRORS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Installs the counting subscriber (with the usual log output) before any server of this
+/// binary starts; every test calls it before building its app.
+fn count_server_errors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new("info"))
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(CountErrors)
+            .try_init()
+            .expect("the error counter is the first global subscriber");
+    });
+}
+
+fn assert_no_server_errors(what: &str) {
+    let n = SERVER_ERRORS.load(Ordering::Relaxed);
+    assert_eq!(n, 0, "{what}: the server logged {n} error(s) (printed above) for hostile requests");
+}
 
 // ---------------------------------------------------------------------------------------------
 // The harness: a server with an admin token, an auditor token and an admin-area session, and
@@ -115,6 +153,7 @@ impl Hostile {
     }
 
     async fn with(builder: accord_tests::TestAppBuilder) -> Self {
+        count_server_errors();
         let app = builder
             .configure(|c| {
                 // Thousands of requests from one address: the rate limit would answer most of
@@ -216,6 +255,7 @@ impl Hostile {
             "hostile requests tried: {n} ({what}); {} so far in this run",
             TOTAL.load(Ordering::Relaxed)
         );
+        assert_no_server_errors(what);
     }
 }
 
@@ -1298,6 +1338,31 @@ async fn findings_stay_fixed() {
     let long = Box::leak(format!("/embed/{}.js", "a".repeat(300)).into_boxed_str());
     assert_eq!(send(Method::GET, long, Auth::None, vec![]).await.status, StatusCode::NOT_FOUND);
     assert_eq!(send(Method::GET, "/embed/consent.js", Auth::None, vec![]).await.status, StatusCode::OK);
+    // The site's static files answered every method with the file: 200 to POST, DELETE and
+    // TRACE, a 2xx (a tunnel) to CONNECT. Only GET and HEAD read them; an over-long name is a
+    // 404 before any file lookup (it was an error in the log per request).
+    for m in [Method::GET, Method::HEAD] {
+        assert_eq!(
+            send(m.clone(), "/locales/en.json", Auth::None, vec![]).await.status,
+            StatusCode::OK,
+            "{m}"
+        );
+    }
+    for m in ["POST", "PUT", "DELETE", "TRACE", "CONNECT", "FOOBAR"] {
+        let res = send(method(m), "/locales/en.json", Auth::None, vec![]).await;
+        assert_eq!(
+            (res.status, res.error_code().as_str()),
+            (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            "{m}"
+        );
+        assert_eq!(res.header("allow"), Some("GET,HEAD"), "{m}");
+    }
+    let res = send(Method::POST, "/locales/none.json", Auth::None, vec![]).await;
+    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::NOT_FOUND, "not_found"));
+    let long = Box::leak(format!("/locales/{}.json", "a".repeat(300)).into_boxed_str());
+    assert_eq!(send(Method::GET, long, Auth::None, vec![]).await.status, StatusCode::NOT_FOUND);
+    let res = send(Method::DELETE, long, Auth::None, vec![]).await;
+    assert_eq!((res.status, res.error_code().as_str()), (StatusCode::NOT_FOUND, "not_found"));
     // The dashboard's default period before the calendar's first day panicked.
     let res = send(Method::GET, "/api/v1/admin/dashboard?to=-9999-01-01", Auth::Auditor, vec![]).await;
     assert_eq!((res.status, res.error_code().as_str()), (StatusCode::BAD_REQUEST, "invalid_filter"));
@@ -1440,6 +1505,7 @@ fn check_raw(label: &str, method: &str, path: &str, raw: &[u8], secrets: &[&str]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_bytes_over_a_real_socket() {
     let started = Instant::now();
+    count_server_errors();
     let app = TestApp::builder()
         .configure(|c| {
             c.rate_limit.enabled = false;
@@ -1644,12 +1710,14 @@ async fn raw_bytes_over_a_real_socket() {
     );
     println!("raw: {:?}", started.elapsed());
     running.shutdown().await.expect("graceful shutdown");
+    assert_no_server_errors("raw bytes over a socket");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_time_out_and_others_are_still_served() {
     let started = Instant::now();
     const TIMEOUT: u64 = 2;
+    count_server_errors();
     let app = TestApp::builder()
         .configure(|c| {
             c.rate_limit.enabled = false;
@@ -1763,6 +1831,7 @@ async fn slow_bodies_time_out_and_others_are_still_served() {
     );
     println!("slow: {:?}", started.elapsed());
     running.shutdown().await.expect("graceful shutdown");
+    assert_no_server_errors("slow bodies over a socket");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 use crate::state::AppState;
 use app::{shell, App};
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use leptos::prelude::provide_context;
@@ -30,8 +32,41 @@ pub fn mount(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     router
         .leptos_routes_with_context(state, routes, context.clone(), move || shell(options.clone()))
         // Static files of the built site (pkg/, demo/, locales/); anything else renders the 404 page.
-        .fallback(file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .fallback(static_file_or_404(file_and_error_handler_with_context::<AppState, _>(context, shell)))
 }
+
+/// The Leptos file handler behind two guards. It looks every file up with a GET whatever the
+/// request's method, so a POST, DELETE or TRACE of `/locales/en.json` got the file with 200,
+/// and a CONNECT got a 2xx (a tunnel, by the protocol; axum logged an error for each). And
+/// names no file can have reached `ServeDir`, which logged an error per request
+/// (`ENAMETOOLONG`): any client could write to the error log at will.
+fn static_file_or_404<F, Fut>(files: F) -> impl Fn(Uri, State<AppState>, Request) -> BoxedResponse + Clone
+where
+    F: Fn(Uri, State<AppState>, Request) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response> + Send + 'static,
+{
+    move |uri, state, req| {
+        let files = files.clone();
+        Box::pin(async move {
+            if impossible_path(uri.path()) {
+                return StatusCode::NOT_FOUND.into_response();
+            }
+            if matches!(*req.method(), Method::GET | Method::HEAD) {
+                return files(uri, state, req).await;
+            }
+            // Other methods: 405 where there is a file, the 404 otherwise (JSON both, through
+            // `rejections`: they are not page views).
+            let found = files(uri, state, req).await;
+            if found.status() == StatusCode::OK {
+                (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET,HEAD")]).into_response()
+            } else {
+                found
+            }
+        })
+    }
+}
+
+type BoxedResponse = std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 /// Longest file name the filesystem takes (NAME_MAX); longer ones fail with ENAMETOOLONG.
 const MAX_NAME: usize = 255;
@@ -42,14 +77,18 @@ const MAX_PATH: usize = 1024;
 /// percent-decoded. `ServeDir` answers those with an empty 500 (a NUL in a HEAD request, a
 /// name over 255 bytes) instead of saying there is no such file.
 pub async fn impossible_file_names(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let decoded = percent_decode(req.uri().path().as_bytes());
-    let impossible = decoded.len() > MAX_PATH
-        || decoded.contains(&0)
-        || decoded.split(|b| *b == b'/' || *b == b'\\').any(|name| name.len() > MAX_NAME);
-    if impossible {
-        return axum::http::StatusCode::NOT_FOUND.into_response();
+    if impossible_path(req.uri().path()) {
+        return StatusCode::NOT_FOUND.into_response();
     }
     next.run(req).await
+}
+
+/// A path no file can have once percent-decoded (see [`impossible_file_names`]).
+fn impossible_path(path: &str) -> bool {
+    let decoded = percent_decode(path.as_bytes());
+    decoded.len() > MAX_PATH
+        || decoded.contains(&0)
+        || decoded.split(|b| *b == b'/' || *b == b'\\').any(|name| name.len() > MAX_NAME)
 }
 
 fn percent_decode(raw: &[u8]) -> Vec<u8> {
