@@ -54,11 +54,19 @@ fn count_server_errors() {
         use tracing_subscriber::util::SubscriberInitExt;
         tracing_subscriber::registry()
             .with(tracing_subscriber::EnvFilter::new("info"))
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(stderr_is_terminal()),
+            )
             .with(CountErrors)
             .try_init()
             .expect("the error counter is the first global subscriber");
     });
+}
+
+/// Colour only for people, as `accord::telemetry` does: CI logs get plain text.
+fn stderr_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
 }
 
 fn assert_no_server_errors(what: &str) {
