@@ -188,3 +188,38 @@ async fn the_embed_script_is_served_precompressed_with_an_etag() {
     assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
     assert!(revalidated.body.is_empty());
 }
+
+/// The pages' WASM was compressed again on every request (about 45 ms of CPU for 1.2 MB, so a
+/// client asking for it in a loop kept a core busy) and never revalidated with a 304.
+#[tokio::test]
+async fn the_hydration_bundle_is_served_precompressed_and_revalidated() {
+    let app = TestApp::builder().built_site().build().await;
+    let path = accord_tests::workspace_root().join("target/site/pkg/accord.wasm");
+    let source =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (cargo leptos build first)", path.display()));
+    let get = |etag: Option<String>| {
+        let app = &app;
+        async move {
+            let mut req = Request::get("/pkg/accord.wasm").header("accept-encoding", "gzip, deflate, br");
+            if let Some(e) = etag {
+                req = req.header("if-none-match", e);
+            }
+            app.send(req.body(Body::empty()).expect("request")).await
+        }
+    };
+    let gz = get(None).await;
+    assert_eq!(gz.status, StatusCode::OK);
+    assert_eq!(gz.header("content-type"), Some("application/wasm"));
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert_eq!(gz.header("cache-control"), Some("no-cache"), "unhashed names: revalidate each time");
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz.body.as_ref()), &mut unzipped)
+        .expect("gzip");
+    assert!(unzipped == source, "the gzip body is the file");
+    let revalidated = get(Some(gz.header("etag").expect("etag").to_owned())).await;
+    assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+    assert!(revalidated.body.is_empty());
+    // Only GET and HEAD read files.
+    let post = app.send(Request::post("/pkg/accord.wasm").body(Body::empty()).expect("request")).await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+}

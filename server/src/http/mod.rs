@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod admin_ui;
 pub mod api;
+pub mod bundle;
 pub mod client;
 pub mod context;
 pub mod cors;

@@ -1,5 +1,6 @@
 //! Mounts the Leptos pages. Each render gets the current content snapshot via context.
 
+use super::bundle::Bundle;
 use crate::state::AppState;
 use app::{shell, App};
 use axum::extract::{Request, State};
@@ -11,6 +12,7 @@ use leptos_axum::{
     file_and_error_handler_with_context, generate_route_list_with_exclusions_and_ssg_and_context,
     LeptosRoutes,
 };
+use std::sync::Arc;
 
 pub fn mount(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let content = state.content.clone();
@@ -29,29 +31,40 @@ pub fn mount(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     };
     let (routes, _) = generate_route_list_with_exclusions_and_ssg_and_context(App, None, context.clone());
     let options = state.leptos_options.clone();
+    let bundle = Arc::new(Bundle::load(&state.config.server.site_root.join("pkg")));
     router
         .leptos_routes_with_context(state, routes, context.clone(), move || shell(options.clone()))
         // Static files of the built site (pkg/, demo/, locales/); anything else renders the 404 page.
-        .fallback(static_file_or_404(file_and_error_handler_with_context::<AppState, _>(context, shell)))
+        .fallback(static_file_or_404(
+            file_and_error_handler_with_context::<AppState, _>(context, shell),
+            bundle,
+        ))
 }
 
-/// The Leptos file handler behind two guards. It looks every file up with a GET whatever the
-/// request's method, so a POST, DELETE or TRACE of `/locales/en.json` got the file with 200,
-/// and a CONNECT got a 2xx (a tunnel, by the protocol; axum logged an error for each). And
-/// names no file can have reached `ServeDir`, which logged an error per request
-/// (`ENAMETOOLONG`): any client could write to the error log at will.
-fn static_file_or_404<F, Fut>(files: F) -> impl Fn(Uri, State<AppState>, Request) -> BoxedResponse + Clone
+/// The Leptos file handler behind two guards, with the hydration bundle answered from memory
+/// in front of it ([`Bundle`]). It looks every file up with a GET whatever the request's
+/// method, so a POST, DELETE or TRACE of `/locales/en.json` got the file with 200, and a
+/// CONNECT got a 2xx (a tunnel, by the protocol; axum logged an error for each). And names no
+/// file can have reached `ServeDir`, which logged an error per request (`ENAMETOOLONG`): any
+/// client could write to the error log at will.
+fn static_file_or_404<F, Fut>(
+    files: F,
+    bundle: Arc<Bundle>,
+) -> impl Fn(Uri, State<AppState>, Request) -> BoxedResponse + Clone
 where
     F: Fn(Uri, State<AppState>, Request) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Response> + Send + 'static,
 {
     move |uri, state, req| {
-        let files = files.clone();
+        let (files, bundle) = (files.clone(), bundle.clone());
         Box::pin(async move {
             if impossible_path(uri.path()) {
                 return StatusCode::NOT_FOUND.into_response();
             }
             if matches!(*req.method(), Method::GET | Method::HEAD) {
+                if let Some(res) = bundle.respond(uri.path(), req.headers()) {
+                    return res;
+                }
                 return files(uri, state, req).await;
             }
             // Other methods: 405 where there is a file, the 404 otherwise (JSON both, through
