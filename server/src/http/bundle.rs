@@ -14,12 +14,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// Where the bundle is served.
-pub const PREFIX: &str = "/pkg/";
+const PREFIX: &str = "/pkg/";
 /// The file names are not content-hashed: browsers keep the files but ask each time whether
 /// they changed (a 304 while they have not).
 pub const CACHE_CONTROL: &str = "no-cache";
 
-#[derive(Default)]
 pub struct Bundle {
     files: HashMap<String, (Precompressed, &'static str)>,
 }
