@@ -51,6 +51,9 @@ pub struct SqliteOptions {
     /// WAL length (frames) at which the checkpointer has the writer start the WAL over
     /// (`writer::checkpoints`); tests set it low.
     pub wal_restart_frames: u32,
+    /// `PRAGMA wal_autocheckpoint` of the writer: SQLite's own fallback for when those
+    /// restarts cannot happen (`writer::FALLBACK_AUTOCHECKPOINT`); 0 turns it off (tests).
+    pub wal_autocheckpoint_frames: u32,
 }
 
 impl Default for SqliteOptions {
@@ -61,6 +64,7 @@ impl Default for SqliteOptions {
             max_pages: None,
             decision_cache: crate::config::DatabaseConfig::default().decision_cache as usize,
             wal_restart_frames: writer::RESTART_AT,
+            wal_autocheckpoint_frames: writer::FALLBACK_AUTOCHECKPOINT,
         }
     }
 }
@@ -119,6 +123,7 @@ impl SqliteLedger {
             busy_timeout: opts.busy_timeout,
             max_pages: opts.max_pages,
             restart_at: opts.wal_restart_frames,
+            autocheckpoint: opts.wal_autocheckpoint_frames,
         };
         writer::spawn(writer_options, rx, decisions.clone()).map_err(cannot_start)?;
         decisions::watch(&decisions, readers.clone()).map_err(cannot_start)?;
