@@ -313,7 +313,7 @@ async fn a_full_disk_answers_503_and_recovers_when_space_is_freed() {
 
     // Empty the WAL so the next commit needs new space, then take every byte that is left.
     let mut raw = raw_connection(&db).await;
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (busy, _, _): (i64, i64, i64) =
             sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut raw).await.expect("checkpoint");
@@ -430,7 +430,7 @@ async fn start_with_reachable_pool(db: &Path) -> (Server, SqliteLedger) {
 /// back to the pool).
 async fn close_all(ledger: &SqliteLedger) {
     ledger.close_writer_connection().await;
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         while let Some(conn) = ledger.pool().try_acquire() {
             conn.close().await.expect("close");
@@ -530,7 +530,7 @@ async fn a_read_only_file_system_answers_503_and_recovers_when_writable_again() 
     }
     // `mount -o remount,ro` is refused while a file on it is open for writing: close the
     // pooled connections first (the replaced ledger's close on their own).
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         close_all(&ledger).await;
         match fs.remount("ro") {

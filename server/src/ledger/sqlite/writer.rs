@@ -760,7 +760,7 @@ mod tests {
         }
         // A few dozen WAL pages: far below any auto-checkpoint, so only the checkpointer
         // thread moves them into the database file.
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(15);
         while std::fs::metadata(&path).expect("db file").len() <= before {
             assert!(Instant::now() < deadline, "the database file did not grow past {before} bytes");
             tokio::time::sleep(Duration::from_millis(20)).await;
