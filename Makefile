@@ -4,7 +4,8 @@ run:
 	scripts/run.sh
 test:
 	scripts/test.sh
-# Benchmark (README, "Benchmark"): about 20 minutes; `scripts/bench.sh --quick` for a smoke run.
+# Benchmark (README, "Benchmark"): 7-8 minutes on an idle machine after the release build;
+# `scripts/bench.sh --quick` for a smoke run.
 bench:
 	scripts/bench.sh
 # Supply-chain checks alone (also part of `make test`).
