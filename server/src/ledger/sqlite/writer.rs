@@ -769,9 +769,14 @@ mod tests {
 
     /// How many times the WAL has started over: the checkpoint sequence number in its
     /// header (bytes 12..16, big-endian), which SQLite raises at every restart.
+    /// Reads the header alone: the test polls it every few milliseconds while the WAL grows.
     fn wal_restarts(wal: &std::path::Path) -> u32 {
-        let header = std::fs::read(wal).map(|b| b.get(12..16).map(<[u8]>::to_vec)).ok().flatten();
-        header.map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        use std::io::Read;
+        let mut header = [0u8; 16];
+        match std::fs::File::open(wal).and_then(|mut f| f.read_exact(&mut header)) {
+            Ok(()) => u32::from_be_bytes([header[12], header[13], header[14], header[15]]),
+            Err(_) => 0,
+        }
     }
 
     /// A migrated database file that only the caller's connections use: no ledger's
