@@ -55,18 +55,15 @@ fn count_server_errors() {
         tracing_subscriber::registry()
             .with(tracing_subscriber::EnvFilter::new("info"))
             .with(
-                tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(stderr_is_terminal()),
+                // Colour only for people, as `accord::telemetry` does: CI logs get plain text.
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
             )
             .with(CountErrors)
             .try_init()
             .expect("the error counter is the first global subscriber");
     });
-}
-
-/// Colour only for people, as `accord::telemetry` does: CI logs get plain text.
-fn stderr_is_terminal() -> bool {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal()
 }
 
 fn assert_no_server_errors(what: &str) {

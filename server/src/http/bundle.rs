@@ -50,10 +50,19 @@ impl Bundle {
 
     /// The answer for `path` when it names a file of the bundle.
     pub fn respond(&self, path: &str, headers: &HeaderMap) -> Option<Response> {
-        let (file, content_type) = self.files.get(path.strip_prefix(PREFIX)?)?;
+        let (file, content_type) = self.file(path)?;
         let mut res = file.respond(headers, content_type, "Accept-Encoding");
         res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
         Some(res)
+    }
+
+    /// Whether `path` names a file of the bundle.
+    pub fn contains(&self, path: &str) -> bool {
+        self.file(path).is_some()
+    }
+
+    fn file(&self, path: &str) -> Option<&(Precompressed, &'static str)> {
+        self.files.get(path.strip_prefix(PREFIX)?)
     }
 }
 

@@ -68,10 +68,16 @@ where
                 return files(uri, state, req).await;
             }
             // Other methods: 405 where there is a file, the 404 otherwise (JSON both, through
-            // `rejections`: they are not page views).
+            // `rejections`: they are not page views). The bundle's files are known without
+            // opening them.
+            let method_not_allowed =
+                || (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET,HEAD")]).into_response();
+            if bundle.contains(uri.path()) {
+                return method_not_allowed();
+            }
             let found = files(uri, state, req).await;
             if found.status() == StatusCode::OK {
-                (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET,HEAD")]).into_response()
+                method_not_allowed()
             } else {
                 found
             }
